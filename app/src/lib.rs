@@ -1,0 +1,90 @@
+//! Vigil's web UI, rendered on the server and hydrated in the browser.
+//!
+//! [`shell`] is the HTML document the server sends; [`App`] is the router with one page per
+//! navigation entry (see [`pages`]). Types that cross the wire between the server functions and
+//! the browser live in [`model`], so both halves agree on them by construction. The crate builds
+//! twice: with `ssr` it is linked into the `vigil` binary, with `hydrate` it becomes the
+//! WebAssembly module whose [`hydrate`] entry point attaches to the server-rendered DOM.
+
+pub mod model;
+pub mod pages;
+pub mod theme;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_router::{
+    components::{Route, Router, Routes, A},
+    path,
+};
+
+/// Sets the theme before first paint so a dark-theme user never sees a light flash; the
+/// [`theme::ThemeToggle`] component keeps it in sync afterwards.
+const THEME_BOOT_SCRIPT: &str = "try{var t=localStorage.getItem('vigil.theme');\
+if(t!=='dark'&&t!=='light'){t=matchMedia('(prefers-color-scheme: dark)').matches?'dark':'light'}\
+document.documentElement.dataset.theme=t}catch(e){}";
+
+/// The whole HTML document; the server renders it for every page request.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en" data-theme="light">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <script>{THEME_BOOT_SCRIPT}</script>
+                <AutoReload options=options.clone() />
+                <HashedStylesheet options=options.clone() id="vigil" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: navigation shell around the routed pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Vigil".to_string() } else { format!("{page} · Vigil") }
+        } />
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">"Vigil"</a>
+                <nav class="nav" aria-label="Main">
+                    <A href="/dashboards">"Dashboards"</A>
+                    <A href="/explore">"Explore"</A>
+                    <A href="/targets">"Targets"</A>
+                    <A href="/status">"Status"</A>
+                </nav>
+                <theme::ThemeToggle />
+            </header>
+            <main class="content">
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("/") view=pages::dashboards::DashboardsPage />
+                    <Route path=path!("/dashboards") view=pages::dashboards::DashboardsPage />
+                    <Route path=path!("/explore") view=pages::explore::ExplorePage />
+                    <Route path=path!("/targets") view=pages::targets::TargetsPage />
+                    <Route path=path!("/status") view=pages::status::StatusPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Entry point of the WebAssembly module: attaches the reactive system to the server's HTML.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+    // Lets browser tests (and curious users) tell a live page from server HTML alone.
+    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
+}

@@ -1,0 +1,58 @@
+//! The Targets page: every scrape target of the loaded configuration, grouped by job, with its
+//! health and last error.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::model::TargetInfo;
+
+#[server]
+pub async fn load_targets() -> Result<Vec<TargetInfo>, ServerFnError> {
+    Ok(crate::model::backend()?.targets())
+}
+
+#[component]
+pub fn TargetsPage() -> impl IntoView {
+    let targets = Resource::new(|| (), |_| load_targets());
+    view! {
+        <Title text="Targets" />
+        <h1>"Targets"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading targets…"</p> }>
+            {move || Suspend::new(async move {
+                match targets.await {
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="muted">"The configuration defines no scrape targets."</p>
+                    }.into_any(),
+                    Ok(list) => view! { <TargetTable list /> }.into_any(),
+                    Err(e) => view! { <p class="error">"Could not load targets: " {e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TargetTable(list: Vec<TargetInfo>) -> impl IntoView {
+    view! {
+        <table class="grid" id="targets">
+            <thead>
+                <tr><th>"Job"</th><th>"Endpoint"</th><th>"State"</th><th>"Interval"</th><th>"Timeout"</th><th>"Error"</th></tr>
+            </thead>
+            <tbody>
+                {list.into_iter().map(|t| {
+                    let class = format!("health health-{}", t.health);
+                    view! {
+                        <tr>
+                            <td>{t.job}</td>
+                            <td><a href=t.url.clone()>{t.url.clone()}</a></td>
+                            <td><span class=class>{t.health.to_uppercase()}</span></td>
+                            <td>{t.scrape_interval}</td>
+                            <td>{t.scrape_timeout}</td>
+                            <td class="error">{t.last_error.unwrap_or_default()}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}

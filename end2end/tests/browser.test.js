@@ -1,0 +1,67 @@
+// The UI in a real browser: it hydrates, the theme toggle works and is remembered, and every
+// page renders without script errors. Screenshots go to end2end/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startVigil, launchBrowser, artifactPath, watchErrors } from './harness.js';
+
+let vigil;
+let browser;
+before(async () => {
+  vigil = await startVigil();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await vigil?.stop();
+});
+
+async function hydrated(page) {
+  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000 });
+}
+
+test('the page hydrates and the theme toggle changes state on click', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/`);
+  await hydrated(page);
+  const html = page.locator('html');
+  const toggle = page.locator('button.theme-toggle');
+  const before = await html.getAttribute('data-theme');
+  await toggle.click();
+  const flipped = before === 'dark' ? 'light' : 'dark';
+  await page.waitForFunction((t) => document.documentElement.dataset.theme === t, flipped);
+  assert.equal(await toggle.getAttribute('aria-pressed'), flipped === 'dark' ? 'true' : 'false');
+  assert.equal(await page.evaluate(() => localStorage.getItem('vigil.theme')), flipped);
+  await page.screenshot({ path: artifactPath(`home-${flipped}.png`) });
+
+  // The choice survives a reload and is applied before hydration (by the boot script).
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  assert.equal(await html.getAttribute('data-theme'), flipped);
+  await hydrated(page);
+  assert.equal(await toggle.getAttribute('aria-pressed'), flipped === 'dark' ? 'true' : 'false');
+
+  // And flips back.
+  await toggle.click();
+  await page.waitForFunction((t) => document.documentElement.dataset.theme === t, before);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('client-side navigation reaches every page without errors', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/`);
+  await hydrated(page);
+  for (const [label, heading] of [['Explore', 'Explore'], ['Targets', 'Targets'], ['Status', 'Status'], ['Dashboards', 'Dashboards']]) {
+    await page.click(`nav >> text=${label}`);
+    await page.waitForFunction((h) => document.querySelector('main h1')?.textContent === h, heading);
+    assert.equal(await page.locator('nav a[aria-current="page"]').textContent(), label);
+    if (label === 'Status') await page.waitForSelector('#runtime-info');
+    if (label === 'Targets') await page.waitForSelector('#targets');
+    await page.screenshot({ path: artifactPath(`${label.toLowerCase()}.png`), fullPage: true });
+  }
+  // Navigation happened in the client: the document was never reloaded.
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

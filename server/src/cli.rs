@@ -1,0 +1,160 @@
+//! Command-line flags, named as Prometheus names them so that existing unit files and habits
+//! carry over (`--config.file`, `--storage.tsdb.path`, `--web.listen-address`, `--log.level`).
+//!
+//! [`Flags::parse_args`] never exits the process itself: it returns a [`CliOutcome`] so that
+//! `main` decides how to print and with which exit code.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Vigil: scrapes metrics, stores them, answers PromQL and serves dashboards — one binary.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "vigil", version, about, long_about = None)]
+pub struct Flags {
+    /// Vigil configuration file, in Prometheus's `prometheus.yml` format. Without it, Vigil uses a
+    /// built-in configuration that scrapes its own /metrics every 15s.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Directory where Vigil keeps its time-series data and dashboards.
+    #[arg(long = "storage.tsdb.path", value_name = "DIR", default_value = "./data")]
+    pub storage_path: PathBuf,
+
+    /// Address to listen on for the web UI, API and telemetry.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub listen_address: SocketAddr,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// What parsing the command line decided.
+#[derive(Debug)]
+pub enum CliOutcome {
+    Run(Box<Flags>),
+    /// `--help` or `--version`: print the text to stdout and exit 0.
+    Print(String),
+    /// A usage error, already reduced to one line: print to stderr and exit 2.
+    Usage(String),
+}
+
+impl Flags {
+    pub fn parse_args<I, T>(args: I) -> CliOutcome
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        match Flags::try_parse_from(args) {
+            Ok(flags) => CliOutcome::Run(Box::new(flags)),
+            Err(e) => match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    CliOutcome::Print(e.render().to_string())
+                }
+                _ => CliOutcome::Usage(one_line(&e.render().to_string())),
+            },
+        }
+    }
+
+    /// Effective flag values, in declaration order, for the Status page.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "config.file".into(),
+                self.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            ),
+            ("storage.tsdb.path".into(), self.storage_path.display().to_string()),
+            ("web.listen-address".into(), self.listen_address.to_string()),
+            ("log.level".into(), self.log_level.as_str().into()),
+        ]
+    }
+}
+
+/// clap's messages span several lines (tip, usage, pointer to --help); keep the first line,
+/// without its `error: ` prefix, and point to --help.
+fn one_line(rendered: &str) -> String {
+    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    let first = first.trim().trim_start_matches("error: ");
+    format!("vigil: {first} (see 'vigil --help')")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> CliOutcome {
+        Flags::parse_args(std::iter::once("vigil").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_prometheus() {
+        let CliOutcome::Run(f) = run(&[]) else { panic!("expected flags") };
+        assert_eq!(f.config_file, None);
+        assert_eq!(f.storage_path, PathBuf::from("./data"));
+        assert_eq!(f.listen_address.to_string(), "127.0.0.1:9090");
+        assert_eq!(f.log_level, LogLevel::Info);
+    }
+
+    #[test]
+    fn dotted_flag_names_parse() {
+        let CliOutcome::Run(f) = run(&[
+            "--config.file=/etc/vigil.yml",
+            "--storage.tsdb.path",
+            "/var/lib/vigil",
+            "--web.listen-address=127.0.0.1:19090",
+            "--log.level=debug",
+        ]) else {
+            panic!("expected flags")
+        };
+        assert_eq!(f.config_file, Some(PathBuf::from("/etc/vigil.yml")));
+        assert_eq!(f.storage_path, PathBuf::from("/var/lib/vigil"));
+        assert_eq!(f.listen_address.port(), 19090);
+        assert_eq!(f.log_level, LogLevel::Debug);
+    }
+
+    #[test]
+    fn unknown_flag_is_one_line_usage_error() {
+        let CliOutcome::Usage(msg) = run(&["--no-such-flag"]) else { panic!("expected usage error") };
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.contains("--no-such-flag"), "{msg}");
+    }
+
+    #[test]
+    fn bad_value_names_the_flag() {
+        let CliOutcome::Usage(msg) = run(&["--web.listen-address=nowhere"]) else {
+            panic!("expected usage error")
+        };
+        assert!(msg.contains("--web.listen-address"), "{msg}");
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn help_documents_every_flag() {
+        let CliOutcome::Print(text) = run(&["--help"]) else { panic!("expected help") };
+        for flag in ["--config.file", "--storage.tsdb.path", "--web.listen-address", "--log.level"] {
+            assert!(text.contains(flag), "help lacks {flag}");
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! The configuration file: Prometheus's `prometheus.yml` format, read with serde.
+//!
+//! [`Config::load`] reads and validates a file; [`Config::builtin`] is what Vigil runs with when
+//! no file is given (scrape itself every 15 s). Unknown fields are errors, as in Prometheus, so a
+//! typo never silently changes behaviour. [`PromDuration`] parses Prometheus's duration syntax
+//! (`1h30m`, `15s`, `500ms`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub global: GlobalConfig,
+    #[serde(default)]
+    pub scrape_configs: Vec<ScrapeConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalConfig {
+    pub scrape_interval: PromDuration,
+    pub scrape_timeout: PromDuration,
+    pub evaluation_interval: PromDuration,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_labels: BTreeMap<String, String>,
+}
+
+impl Default for GlobalConfig {
+    // Prometheus's defaults: 1m interval, 10s timeout, 1m evaluation.
+    fn default() -> Self {
+        GlobalConfig {
+            scrape_interval: PromDuration(Duration::from_secs(60)),
+            scrape_timeout: PromDuration(Duration::from_secs(10)),
+            evaluation_interval: PromDuration(Duration::from_secs(60)),
+            external_labels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_interval: Option<PromDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape_timeout: Option<PromDuration>,
+    #[serde(default = "default_metrics_path")]
+    pub metrics_path: String,
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".to_string()
+}
+
+fn default_scheme() -> String {
+    "http".to_string()
+}
+
+impl ScrapeConfig {
+    /// The interval after the global default is applied.
+    pub fn interval(&self, global: &GlobalConfig) -> Duration {
+        self.scrape_interval.unwrap_or(global.scrape_interval).0
+    }
+
+    /// The timeout after defaults: Prometheus caps the global timeout at the job's interval.
+    pub fn timeout(&self, global: &GlobalConfig) -> Duration {
+        match self.scrape_timeout {
+            Some(t) => t.0,
+            None => global.scrape_timeout.0.min(self.interval(global)),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration used without `--config.file`: Vigil scrapes its own `/metrics`.
+    pub fn builtin(listen: SocketAddr) -> Config {
+        Config {
+            global: GlobalConfig {
+                scrape_interval: PromDuration(Duration::from_secs(15)),
+                scrape_timeout: PromDuration(Duration::from_secs(10)),
+                evaluation_interval: PromDuration(Duration::from_secs(15)),
+                external_labels: BTreeMap::new(),
+            },
+            scrape_configs: vec![ScrapeConfig {
+                job_name: "vigil".to_string(),
+                scrape_interval: None,
+                scrape_timeout: None,
+                metrics_path: default_metrics_path(),
+                scheme: default_scheme(),
+                static_configs: vec![StaticConfig {
+                    targets: vec![listen.to_string()],
+                    labels: BTreeMap::new(),
+                }],
+            }],
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        // An empty file is a valid, empty configuration in Prometheus.
+        let config = if text.trim().is_empty() {
+            Config { global: GlobalConfig::default(), scrape_configs: Vec::new() }
+        } else {
+            serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: first_line(&e.to_string()),
+            })?
+        };
+        config.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let g = &self.global;
+        if g.scrape_timeout.0 > g.scrape_interval.0 {
+            return Err(format!(
+                "global scrape timeout ({}) greater than scrape interval ({})",
+                g.scrape_timeout, g.scrape_interval
+            ));
+        }
+        let mut jobs = HashSet::new();
+        for sc in &self.scrape_configs {
+            if sc.job_name.is_empty() {
+                return Err("job_name is empty".to_string());
+            }
+            if !jobs.insert(sc.job_name.as_str()) {
+                return Err(format!("found multiple scrape configs with job name {:?}", sc.job_name));
+            }
+            if sc.interval(g).is_zero() {
+                return Err(format!("job {:?}: scrape_interval must be greater than 0", sc.job_name));
+            }
+            if sc.timeout(g) > sc.interval(g) {
+                return Err(format!("job {:?}: scrape timeout greater than scrape interval", sc.job_name));
+            }
+            if sc.scheme != "http" && sc.scheme != "https" {
+                return Err(format!("job {:?}: unknown scheme {:?}", sc.job_name, sc.scheme));
+            }
+            if !sc.metrics_path.starts_with('/') {
+                return Err(format!("job {:?}: metrics_path must start with '/'", sc.job_name));
+            }
+            for target in sc.static_configs.iter().flat_map(|s| &s.targets) {
+                if target.is_empty() || target.contains('/') {
+                    return Err(format!(
+                        "job {:?}: target {target:?} is not a host:port address",
+                        sc.job_name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as YAML, for the Status page.
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// The YAML parser follows its one-line message (which already names line and column) with a
+/// source snippet; keep the message only, so errors fit one log line.
+fn first_line(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text);
+    line.trim().trim_start_matches("error: ").to_string()
+}
+
+/// A duration in Prometheus's syntax: one or more `<number><unit>` with units `y w d h m s ms`
+/// in decreasing order, e.g. `1h30m`, `15s`, `0s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PromDuration(pub Duration);
+
+const UNITS: [(&str, u64); 7] = [
+    ("y", 365 * 24 * 3600 * 1000),
+    ("w", 7 * 24 * 3600 * 1000),
+    ("d", 24 * 3600 * 1000),
+    ("h", 3600 * 1000),
+    ("m", 60 * 1000),
+    ("s", 1000),
+    ("ms", 1),
+];
+
+impl FromStr for PromDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "0" {
+            return Ok(PromDuration(Duration::ZERO));
+        }
+        let invalid = || format!("not a valid duration string: {s:?}");
+        let mut rest = s;
+        let mut total: u64 = 0;
+        let mut last_unit = usize::MAX;
+        if rest.is_empty() {
+            return Err(invalid());
+        }
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(invalid());
+            }
+            let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+            rest = &rest[digits..];
+            let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+            let unit = &rest[..unit_len];
+            rest = &rest[unit_len..];
+            let idx = UNITS.iter().position(|(u, _)| *u == unit).ok_or_else(invalid)?;
+            // Units must appear at most once and from largest to smallest, as in Prometheus.
+            if last_unit != usize::MAX && idx <= last_unit {
+                return Err(invalid());
+            }
+            last_unit = idx;
+            total = n.checked_mul(UNITS[idx].1).and_then(|v| total.checked_add(v)).ok_or_else(invalid)?;
+        }
+        Ok(PromDuration(Duration::from_millis(total)))
+    }
+}
+
+impl fmt::Display for PromDuration {
+    /// Formats as Prometheus does: largest units first, zero parts left out, `0s` for zero.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ms = u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in UNITS {
+            if ms >= size {
+                write!(f, "{}{unit}", ms / size)?;
+                ms %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for PromDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PromDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.yml"))
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for (text, ms) in
+            [("15s", 15_000), ("1h30m", 5_400_000), ("500ms", 500), ("1d", 86_400_000), ("0s", 0)]
+        {
+            let d: PromDuration = text.parse().unwrap();
+            assert_eq!(d.0, Duration::from_millis(ms), "{text}");
+            assert_eq!(d.to_string(), text);
+        }
+        for bad in ["", "15", "s", "1m1h", "1s1s", "-1s", "1.5s", "1x"] {
+            assert!(bad.parse::<PromDuration>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn prometheus_style_file_parses_with_defaults() {
+        let c = parse(
+            "global:\n  scrape_interval: 10s\nscrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['app:8080']\n        labels: {env: prod}\n  - job_name: api\n    metrics_path: /actuator/prometheus\n    scrape_interval: 5s\n    static_configs:\n      - targets: ['api:8080']\n",
+        )
+        .unwrap();
+        let g = &c.global;
+        assert_eq!(c.scrape_configs.len(), 2);
+        assert_eq!(c.scrape_configs[0].interval(g), Duration::from_secs(10));
+        assert_eq!(c.scrape_configs[0].metrics_path, "/metrics");
+        assert_eq!(c.scrape_configs[1].timeout(g), Duration::from_secs(5));
+        assert_eq!(c.scrape_configs[0].static_configs[0].labels["env"], "prod");
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = parse("global:\n  scrape_intervall: 10s\n").unwrap_err().to_string();
+        assert!(err.contains("scrape_intervall"), "{err}");
+        assert!(err.contains("test.yml"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_explained() {
+        let err = parse("global:\n  scrape_interval: 10s\n  scrape_timeout: 20s\n").unwrap_err();
+        assert!(err.to_string().contains("greater than scrape interval"), "{err}");
+        let err = parse("scrape_configs:\n  - job_name: a\n  - job_name: a\n").unwrap_err();
+        assert!(err.to_string().contains("multiple scrape configs"), "{err}");
+        let err = parse("global:\n  scrape_interval: soon\n").unwrap_err();
+        assert!(err.to_string().contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn empty_file_is_empty_config() {
+        assert!(parse("\n").unwrap().scrape_configs.is_empty());
+    }
+
+    #[test]
+    fn builtin_scrapes_itself_every_15s_and_round_trips() {
+        let addr: SocketAddr = "127.0.0.1:9090".parse().unwrap();
+        let c = Config::builtin(addr);
+        assert_eq!(c.scrape_configs[0].interval(&c.global), Duration::from_secs(15));
+        assert_eq!(c.scrape_configs[0].static_configs[0].targets, vec!["127.0.0.1:9090"]);
+        assert_eq!(parse(&c.to_yaml()).unwrap(), c);
+    }
+}

@@ -1,0 +1,96 @@
+//! Vigil's server: everything behind the `vigil` binary.
+//!
+//! Data flows one way: discovery → scrape → tsdb ← promql ← api / live ← app. So far the crate
+//! holds the command line ([`cli`]), the configuration file ([`config`]), Vigil's own metrics
+//! ([`telemetry`]) and the HTTP front ([`web`]); [`run`] wires them into a running server and
+//! `main.rs` only turns its outcome into an exit code.
+
+pub mod cli;
+pub mod config;
+pub mod telemetry;
+pub mod web;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use app::model::StatusInfo;
+
+use crate::cli::Flags;
+use crate::config::Config;
+use crate::telemetry::{Telemetry, BUILD};
+use crate::web::{Readiness, UiBackend, WebState};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot create storage directory {path}: {source}")]
+    Storage { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Everything the HTTP router needs, built from flags and configuration.
+pub fn build_state(flags: &Flags, config: Config) -> WebState {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let status = StatusInfo {
+        version: BUILD.version.to_string(),
+        revision: BUILD.revision.to_string(),
+        rustc: BUILD.rustc.to_string(),
+        start_time_ms: i64::try_from(now.as_millis()).unwrap_or(i64::MAX),
+        storage_path: flags.storage_path.display().to_string(),
+        listen_address: flags.listen_address.to_string(),
+        config_file: flags.config_file.as_ref().map(|p| p.display().to_string()),
+        config_yaml: config.to_yaml(),
+        flags: flags.describe(),
+    };
+    WebState {
+        leptos_options: web::leptos_options(flags.listen_address),
+        telemetry: Telemetry::new(now.as_secs_f64()),
+        readiness: Readiness::default(),
+        backend: Arc::new(UiBackend { status, config: Arc::new(config) }),
+    }
+}
+
+/// Runs Vigil until SIGINT or SIGTERM.
+pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
+    std::fs::create_dir_all(&flags.storage_path)
+        .map_err(|source| RunError::Storage { path: flags.storage_path.display().to_string(), source })?;
+    let state = build_state(&flags, config);
+    let readiness = state.readiness.clone();
+    let listener = tokio::net::TcpListener::bind(flags.listen_address)
+        .await
+        .map_err(|source| RunError::Listen { addr: flags.listen_address, source })?;
+    let local =
+        listener.local_addr().map_err(|source| RunError::Listen { addr: flags.listen_address, source })?;
+    let router = web::router(state);
+    readiness.set_ready();
+    tracing::info!(address = %local, "Vigil is listening");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(RunError::Serve)?;
+    tracing::info!("Vigil stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received SIGINT, shutting down"),
+        _ = term => tracing::info!("received SIGTERM, shutting down"),
+    }
+}

@@ -1,0 +1,54 @@
+//! The `vigil` binary: parses flags, loads the configuration, runs the server. Exit codes: 0 on
+//! a clean stop, 2 for bad flags or an unusable configuration file, 1 when the server fails.
+
+use std::process::ExitCode;
+
+use vigil::cli::{CliOutcome, Flags};
+use vigil::config::Config;
+
+fn main() -> ExitCode {
+    let flags = match Flags::parse_args(std::env::args_os()) {
+        CliOutcome::Run(flags) => *flags,
+        CliOutcome::Print(text) => {
+            println!("{}", text.trim_end());
+            return ExitCode::SUCCESS;
+        }
+        CliOutcome::Usage(line) => {
+            eprintln!("{line}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match &flags.config_file {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("vigil: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::builtin(flags.listen_address),
+    };
+    init_logging(flags.log_level.as_str());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(vigil::run(flags, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("vigil: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    // Our level for Vigil's own modules; libraries stay at warn unless RUST_LOG says otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,vigil={level}")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,234 @@
+//! The HTTP front: one axum router for the UI (server-rendered Leptos pages, their server
+//! functions, the WebAssembly bundle and static assets), Vigil's own `/metrics`, and the
+//! `/-/healthy` and `/-/ready` probes.
+//!
+//! [`router`] builds it from a [`WebState`]. Every request is counted and timed by route pattern
+//! in [`Telemetry`]; responses are compressed; hashed bundle files are cached for a year,
+//! other static files for an hour.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use app::model::{Backend, SharedBackend, StatusInfo, TargetInfo};
+use axum::body::Body;
+use axum::extract::{FromRef, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::config::Config;
+use crate::telemetry::Telemetry;
+
+/// Shared state of all handlers.
+#[derive(Clone, FromRef)]
+pub struct WebState {
+    pub leptos_options: LeptosOptions,
+    pub telemetry: Telemetry,
+    pub readiness: Readiness,
+    pub backend: SharedBackend,
+}
+
+/// Whether Vigil is ready to serve queries; `/-/ready` reports it. Start-up work (later: WAL
+/// replay) runs while it is false.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Leptos options for a binary built by cargo-leptos: names and paths were fixed at compile
+/// time. `LEPTOS_SITE_ROOT` at run time overrides where the site files are.
+pub fn leptos_options(listen: std::net::SocketAddr) -> LeptosOptions {
+    let site_root = resolve_site_root(
+        std::env::var("LEPTOS_SITE_ROOT").ok(),
+        option_env!("LEPTOS_SITE_ROOT").unwrap_or("target/site"),
+        std::env::current_exe().ok(),
+    );
+    LeptosOptions::builder()
+        .output_name(option_env!("LEPTOS_OUTPUT_NAME").unwrap_or("vigil"))
+        .site_root(site_root.display().to_string())
+        .site_pkg_dir(option_env!("LEPTOS_SITE_PKG_DIR").unwrap_or("pkg"))
+        .site_addr(listen)
+        .hash_files(option_env!("LEPTOS_HASH_FILES") == Some("true"))
+        .hash_file(std::sync::Arc::<str>::from(option_env!("LEPTOS_HASH_FILE_NAME").unwrap_or("hash.txt")))
+        .build()
+}
+
+/// The site directory: an explicit override wins; otherwise the compiled-in (relative) path,
+/// tried from the working directory and then beside the executable's `target/<profile>/`, so
+/// `target/debug/vigil` works from any directory.
+fn resolve_site_root(explicit: Option<String>, compiled: &str, exe: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return PathBuf::from(dir);
+    }
+    let compiled = PathBuf::from(compiled);
+    if compiled.is_absolute() || compiled.is_dir() {
+        return compiled;
+    }
+    // target/<profile>/vigil → target/site when compiled is "target/site".
+    let beside_exe = exe.as_deref().and_then(Path::parent).and_then(Path::parent).and_then(|target| {
+        let name = compiled.file_name()?;
+        Some(target.join(name))
+    });
+    match beside_exe {
+        Some(dir) if dir.is_dir() => dir,
+        _ => compiled,
+    }
+}
+
+/// The UI's view of the server.
+pub struct UiBackend {
+    pub status: StatusInfo,
+    pub config: Arc<Config>,
+}
+
+impl Backend for UiBackend {
+    fn status(&self) -> StatusInfo {
+        self.status.clone()
+    }
+
+    fn targets(&self) -> Vec<TargetInfo> {
+        let global = &self.config.global;
+        self.config
+            .scrape_configs
+            .iter()
+            .flat_map(|sc| {
+                sc.static_configs.iter().flat_map(|s| &s.targets).map(move |t| TargetInfo {
+                    job: sc.job_name.clone(),
+                    url: format!("{}://{}{}", sc.scheme, t, sc.metrics_path),
+                    scrape_interval: crate::config::PromDuration(sc.interval(global)).to_string(),
+                    scrape_timeout: crate::config::PromDuration(sc.timeout(global)).to_string(),
+                    // Nothing scrapes yet, so every target is in Prometheus's initial state.
+                    health: "unknown".to_string(),
+                    last_error: None,
+                })
+            })
+            .collect()
+    }
+}
+
+pub fn router(state: WebState) -> Router {
+    let routes = generate_route_list(app::App);
+    let backend = state.backend.clone();
+    let context = move || provide_context(backend.clone());
+    let options = state.leptos_options.clone();
+    let pkg_dir = Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    // Hashed names change with content, so the browser may keep them forever; unhashed names
+    // must be revalidated (cheap: ServeDir answers If-Modified-Since with 304).
+    let pkg_cache = if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let pkg = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(pkg_cache)))
+        .service(ServeDir::new(pkg_dir).precompressed_br().precompressed_gzip());
+    let pkg_route = format!("/{}", options.site_pkg_dir);
+
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(healthy).head(healthy))
+        .route("/-/ready", get(ready).head(ready))
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = options.clone();
+            move || app::shell(options.clone())
+        })
+        .nest_service(&pkg_route, pkg)
+        .fallback(file_and_error_handler_with_context::<WebState, _>(context, app::shell))
+        .layer(middleware::from_fn(static_cache_headers))
+        .layer(middleware::from_fn_with_state(state.telemetry.clone(), track_requests))
+        .layer(CompressionLayer::new())
+        .with_state(state)
+}
+
+async fn metrics(State(telemetry): State<Telemetry>) -> Response {
+    match telemetry.encode() {
+        Ok(body) => {
+            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+                .into_response()
+        }
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {e}\n")).into_response()
+        }
+    }
+}
+
+async fn healthy() -> &'static str {
+    "Vigil is Healthy.\n"
+}
+
+async fn ready(State(readiness): State<Readiness>) -> Response {
+    if readiness.is_ready() {
+        "Vigil is Ready.\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n").into_response()
+    }
+}
+
+/// Files from `public/` reach the browser through the fallback; ServeDir marks them with
+/// Last-Modified, which no dynamic response carries.
+async fn static_cache_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let headers = resp.headers_mut();
+    if headers.contains_key(header::LAST_MODIFIED) && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    }
+    resp
+}
+
+async fn track_requests(State(telemetry): State<Telemetry>, req: Request<Body>, next: Next) -> Response {
+    let handler =
+        route_label(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str), req.uri().path());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    telemetry.observe_request(&handler, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    resp
+}
+
+/// The `handler` label: the route pattern, so that arbitrary URLs cannot create series.
+fn route_label(matched: Option<&str>, path: &str) -> String {
+    match matched {
+        Some(p) if p.starts_with("/pkg") => "/pkg".to_string(),
+        Some(p) => p.to_string(),
+        None if path.starts_with("/pkg/") => "/pkg".to_string(),
+        None => "other".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_labels_are_bounded() {
+        assert_eq!(route_label(Some("/metrics"), "/metrics"), "/metrics");
+        assert_eq!(route_label(Some("/pkg/{*rest}"), "/pkg/vigil.1234.wasm"), "/pkg");
+        assert_eq!(route_label(None, "/some/random/path"), "other");
+    }
+
+    #[test]
+    fn site_root_prefers_override_then_exe_relative() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site");
+        std::fs::create_dir_all(&site).unwrap();
+        let exe = dir.path().join("debug").join("vigil");
+        assert_eq!(
+            resolve_site_root(Some("/x".into()), "target/site", Some(exe.clone())),
+            PathBuf::from("/x")
+        );
+        assert_eq!(resolve_site_root(None, "no/such/site", Some(exe)), site);
+        assert_eq!(resolve_site_root(None, "no/such/site", None), PathBuf::from("no/such/site"));
+    }
+}
