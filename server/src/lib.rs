@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod telemetry;
+pub mod tsdb;
 pub mod web;
 
 use std::sync::Arc;

@@ -1,0 +1,9 @@
+//! Vigil's embedded time-series database. It knows nothing of HTTP, scraping or PromQL.
+//!
+//! A series is a sorted label set ([`labels::Labels`]); a sample is `(i64 ms, f64)` stored
+//! bit-exactly. Samples live in compressed chunks ([`chunk`]); the inverted index
+//! ([`index`]) maps label pairs to series and evaluates Prometheus matchers.
+
+pub mod chunk;
+pub mod index;
+pub mod labels;
