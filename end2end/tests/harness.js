@@ -39,7 +39,7 @@ async function waitReady(base, child, log) {
 
 /** Starts vigil; returns { base, dataDir, stop }. */
 export async function startVigil(extraArgs = []) {
-  const bin = process.env.VIGIL_BIN || join(root, 'target', 'debug', 'vigil');
+  const bin = process.env.VIGIL_BIN ? resolve(process.env.VIGIL_BIN) : join(root, 'target', 'debug', 'vigil');
   if (!existsSync(bin)) throw new Error(`${bin} is missing: build it first (make test does)`);
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'vigil-e2e-'));
