@@ -1,0 +1,487 @@
+//! The sealed-chunk encoding: timestamps and values in separate sections, each in the cheapest of
+//! a few codings measured per chunk (see the module doc of [`super`] for the byte layout).
+//!
+//! Timestamps become a sequence of i64 packed with [`super::pfor`], either as deltas
+//! `tᵢ − tᵢ₋₁` or as offsets from a regular grid `tᵢ − (t₀ + i·D)`, where
+//! `D = round((max − min) / (n − 1))` comes from the header, so it costs nothing. Scrapes on a
+//! ticker land on such a grid with a small per-scrape jitter, which the grid sees once
+//! (`jᵢ`) where deltas see it twice (`jᵢ − jᵢ₋₁`).
+//!
+//! Values, when every value is `m · 10⁻ᵏ` exactly (as parsed from an exposition with a few
+//! decimals), become the integers `m` at one common scale `k`; values that are not (a stale
+//! marker NaN, ±Inf, −0.0, a float sum) are patched in raw when they are few. Otherwise the raw
+//! IEEE bit patterns serve as integers. Either integer sequence is packed as deltas (counters,
+//! random walks) or deltas-of-deltas (steady rates). Gorilla XOR of the values remains the
+//! fallback when it is smaller.
+
+use super::bits::{read_uvarint, read_varint, uvarint_len, zigzag, BitCursor, BitWriter};
+use super::pfor;
+use super::xor::{XorValueDecoder, XorValueEncoder, XorValues};
+use super::{TimestampCoding, ValueCoding, ValueSource};
+
+/// Largest decimal scale tried: 10¹⁸ is still exact in f64, and nanosecond-resolution seconds
+/// need 9.
+pub(super) const MAX_SCALE: u8 = 18;
+const RAW_BITS: u8 = 31;
+
+const POW10: [f64; MAX_SCALE as usize + 1] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
+
+/// `m` with `m / 10ᵏ == v` bit for bit, using the very division the decoder performs.
+#[inline]
+fn decimal(v: f64, k: u8) -> Option<i64> {
+    let p = POW10[usize::from(k.min(MAX_SCALE))];
+    let s = v * p;
+    // Also rejects NaN and ±Inf; the bound keeps the cast to i64 exact.
+    if s.is_nan() || s.abs() >= 9.0e18 {
+        return None;
+    }
+    let m = s.round() as i64;
+    ((m as f64 / p).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// Values that are not decimals but may be patched in: at most this many per chunk, because each
+/// costs 9+ bytes and beyond a few the XOR or raw-bits codings win anyway.
+fn patch_limit(n: usize) -> usize {
+    n / 16 + 1
+}
+
+/// The common decimal scale of `vs`, filling `ms` with the integers (a patched value repeats the
+/// previous integer so it adds nothing to the deltas) and `patches` with (index, raw bits).
+fn to_decimals(vs: &[u64], ms: &mut Vec<i64>, patches: &mut Vec<(u32, u64)>) -> Option<u8> {
+    let limit = patch_limit(vs.len());
+    let mut k = 0u8;
+    let mut misfits = 0;
+    for &bits in vs {
+        let v = f64::from_bits(bits);
+        let obviously_not = !v.is_finite() || (v == 0.0 && v.is_sign_negative());
+        match (!obviously_not).then(|| (k..=MAX_SCALE).find(|&s| decimal(v, s).is_some())).flatten() {
+            Some(s) => k = s,
+            None => {
+                misfits += 1;
+                if misfits > limit {
+                    return None;
+                }
+            }
+        }
+    }
+    ms.clear();
+    patches.clear();
+    let mut prev: Option<i64> = None;
+    for (i, &bits) in vs.iter().enumerate() {
+        match decimal(f64::from_bits(bits), k) {
+            Some(m) => {
+                ms.push(m);
+                prev = Some(m);
+            }
+            None => {
+                patches.push((i as u32, bits));
+                ms.push(prev.unwrap_or(0));
+            }
+        }
+    }
+    if patches.len() > limit || patches.len() == vs.len() {
+        return None;
+    }
+    // Leading patched values copy the first real integer, again so they cost no delta.
+    let lead = patches.iter().enumerate().take_while(|(j, p)| p.0 as usize == *j).count();
+    if let Some(&m) = ms.get(lead) {
+        ms[..lead].fill(m);
+    }
+    Some(k)
+}
+
+fn patches_len(patches: &[(u32, u64)]) -> usize {
+    let mut prev: Option<u32> = None;
+    let mut len = uvarint_len(patches.len() as u64);
+    for &(i, _) in patches {
+        len += uvarint_len(u64::from(patch_gap(prev, i))) + 8;
+        prev = Some(i);
+    }
+    len
+}
+
+fn patch_gap(prev: Option<u32>, i: u32) -> u32 {
+    match prev {
+        Some(p) => i - p - 1,
+        None => i,
+    }
+}
+
+/// Reusable buffers for sealing, so that sealing many chunks allocates only their output.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Scratch {
+    ts_delta: Vec<i64>,
+    ts_grid: Vec<i64>,
+    ms: Vec<i64>,
+    vd: Vec<i64>,
+    vdd: Vec<i64>,
+    sort: Vec<i64>,
+    patches: Vec<(u32, u64)>,
+    xor: BitWriter,
+}
+
+/// `D` of the grid coding, derived from the header's first and last timestamps.
+pub(super) fn grid_step(min: i64, max: i64, n: u32) -> i64 {
+    let m = u64::from(n.saturating_sub(1).max(1));
+    let span = max.wrapping_sub(min) as u64;
+    let (q, rem) = (span / m, span % m);
+    q.wrapping_add(u64::from(2 * rem >= m)) as i64
+}
+
+fn deltas(ms: &[i64], out: &mut Vec<i64>) {
+    out.clear();
+    out.extend(ms.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+}
+
+fn grid_offsets(ts: &[i64], step: i64, out: &mut Vec<i64>) {
+    out.clear();
+    let mut g = ts.first().copied().unwrap_or(0);
+    for &t in ts.iter().skip(1) {
+        g = g.wrapping_add(step);
+        out.push(t.wrapping_sub(g));
+    }
+}
+
+/// Writes the packed payload (everything after the common header) for `n ≥ 1` samples and
+/// says which codings it chose.
+pub(super) fn encode(
+    ts: &[i64],
+    vs: &[u64],
+    s: &mut Scratch,
+    out: &mut BitWriter,
+) -> (TimestampCoding, ValueCoding) {
+    let n = ts.len();
+    let (min, max) = (ts.first().copied().unwrap_or(0), ts.last().copied().unwrap_or(0));
+
+    let step = grid_step(min, max, n as u32);
+    deltas(ts, &mut s.ts_delta);
+    grid_offsets(ts, step, &mut s.ts_grid);
+    let (grid, ts_plan) = if n >= 2 {
+        let d = pfor::plan(&s.ts_delta, &mut s.sort);
+        let g = pfor::plan(&s.ts_grid, &mut s.sort);
+        if g.bytes < d.bytes {
+            (true, Some(g))
+        } else {
+            (false, Some(d))
+        }
+    } else {
+        (false, None)
+    };
+
+    let scale = to_decimals(vs, &mut s.ms, &mut s.patches);
+    if scale.is_none() {
+        s.ms.clear();
+        s.ms.extend(vs.iter().map(|&b| b as i64));
+        s.patches.clear();
+    }
+    let m0 = s.ms.first().copied().unwrap_or(0);
+    let fixed = uvarint_len(zigzag(m0)) + if scale.is_some() { patches_len(&s.patches) } else { 0 };
+    deltas(&s.ms, &mut s.vd);
+    deltas(&s.vd, &mut s.vdd);
+    let d1 = s.vd.first().copied().unwrap_or(0);
+    let delta_plan = (!s.vd.is_empty()).then(|| pfor::plan(&s.vd, &mut s.sort));
+    let dod_plan = (!s.vdd.is_empty()).then(|| pfor::plan(&s.vdd, &mut s.sort));
+    let delta_bytes = fixed + delta_plan.map_or(0, |p| p.bytes);
+    let dod_bytes =
+        fixed + if n >= 2 { uvarint_len(zigzag(d1)) } else { 0 } + dod_plan.map_or(0, |p| p.bytes);
+    let dod = dod_bytes < delta_bytes;
+
+    s.xor.clear();
+    let mut enc = XorValueEncoder::default();
+    for &v in vs {
+        enc.encode(v, &mut s.xor);
+    }
+    let use_xor = s.xor.byte_len() < delta_bytes.min(dod_bytes);
+
+    let source = scale.unwrap_or(RAW_BITS);
+    let transform: u8 = match (use_xor, dod) {
+        (true, _) => 0,
+        (false, false) => 1,
+        (false, true) => 2,
+    };
+    out.push_byte(u8::from(grid) | transform << 1 | if use_xor { 0 } else { source << 3 });
+
+    if let Some(plan) = ts_plan {
+        pfor::write(if grid { &s.ts_grid } else { &s.ts_delta }, &plan, out);
+    }
+    let tsc = if grid { TimestampCoding::Grid } else { TimestampCoding::Delta };
+    if use_xor {
+        out.extend(s.xor.bytes());
+        return (tsc, ValueCoding::Xor);
+    }
+
+    out.push_varint(m0);
+    if dod && n >= 2 {
+        out.push_varint(d1);
+    }
+    if scale.is_some() {
+        out.push_uvarint(s.patches.len() as u64);
+        let mut prev = None;
+        for &(i, bits) in &s.patches {
+            out.push_uvarint(u64::from(patch_gap(prev, i)));
+            out.extend(&bits.to_le_bytes());
+            prev = Some(i);
+        }
+    }
+    let (seq, plan) = if dod { (&s.vdd, dod_plan) } else { (&s.vd, delta_plan) };
+    if let Some(plan) = plan {
+        pfor::write(seq, &plan, out);
+    }
+    let src = match scale {
+        Some(k) => ValueSource::Decimal { scale: k },
+        None => ValueSource::Bits,
+    };
+    (tsc, if dod { ValueCoding::DeltaOfDelta(src) } else { ValueCoding::Delta(src) })
+}
+
+/// Non-decimal values of a decimal chunk, read lazily; validated when the iterator is built.
+#[derive(Clone, Debug)]
+struct Patches<'a> {
+    data: &'a [u8],
+    pos: usize,
+    left: u32,
+    next: u32,
+}
+
+impl Patches<'_> {
+    #[inline]
+    fn take(&mut self) -> u64 {
+        let mut raw = [0u8; 8];
+        if let Some(b) = self.data.get(self.pos..self.pos + 8) {
+            raw.copy_from_slice(b);
+        }
+        self.pos += 8;
+        self.left = self.left.saturating_sub(1);
+        self.next = if self.left > 0 {
+            let gap = read_uvarint(self.data, &mut self.pos).unwrap_or(0) as u32;
+            self.next.saturating_add(gap).saturating_add(1)
+        } else {
+            u32::MAX
+        };
+        u64::from_le_bytes(raw)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Values<'a> {
+    Xor(XorValues<'a>),
+    Int {
+        deltas: Option<pfor::Reader<'a>>,
+        dod: bool,
+        m: i64,
+        d: i64,
+        /// 10ᵏ for decimals; `None` for raw bits.
+        divisor: Option<f64>,
+        patches: Patches<'a>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct PackedIter<'a> {
+    n: u32,
+    i: u32,
+    max: i64,
+    t: i64,
+    grid: bool,
+    step: i64,
+    g: i64,
+    ts: Option<pfor::Reader<'a>>,
+    values: Values<'a>,
+}
+
+impl<'a> PackedIter<'a> {
+    /// Parses the sections of a packed payload starting at `pos`; checks that they fit the data
+    /// exactly (except a trailing XOR section, whose length only decoding tells).
+    pub(super) fn new(
+        data: &'a [u8],
+        mut pos: usize,
+        n: u32,
+        min: i64,
+        max: i64,
+    ) -> Result<(Self, TimestampCoding, ValueCoding), &'static str> {
+        let mode = *data.get(pos).ok_or("missing packed modes")?;
+        pos += 1;
+        let grid = mode & 1 == 1;
+        let transform = (mode >> 1) & 3;
+        let source = mode >> 3;
+        let ts = if n >= 2 { Some(pfor::Reader::parse(data, &mut pos, n as usize - 1)?) } else { None };
+        let tsc = if grid { TimestampCoding::Grid } else { TimestampCoding::Delta };
+        let (values, vc) = match transform {
+            0 => {
+                if source != 0 {
+                    return Err("XOR values with a value source");
+                }
+                let rest = data.get(pos..).unwrap_or(&[]);
+                // 64 bits for the first value, at least one for each further one.
+                let min_bits = 64 + (n as usize).saturating_sub(1);
+                if rest.len() * 8 < min_bits {
+                    return Err("XOR values too short");
+                }
+                let c = BitCursor::new(rest, 0, rest.len() * 8);
+                (Values::Xor(XorValues { c, dec: XorValueDecoder::default() }), ValueCoding::Xor)
+            }
+            1 | 2 => {
+                let dod = transform == 2;
+                let divisor = match source {
+                    k if k <= MAX_SCALE => Some(POW10[usize::from(k)]),
+                    RAW_BITS => None,
+                    _ => return Err("unknown value source"),
+                };
+                let m0 = read_varint(data, &mut pos).ok_or("truncated first value")?;
+                let d1 = if dod && n >= 2 {
+                    read_varint(data, &mut pos).ok_or("truncated first delta")?
+                } else {
+                    0
+                };
+                let mut patches = Patches { data, pos, left: 0, next: u32::MAX };
+                if divisor.is_some() {
+                    let count = read_uvarint(data, &mut pos).ok_or("truncated patch count")?;
+                    if count > u64::from(n) {
+                        return Err("more patches than samples");
+                    }
+                    let mut prev: Option<u64> = None;
+                    let mut first = u32::MAX;
+                    let mut first_pos = pos;
+                    for j in 0..count {
+                        let gap = read_uvarint(data, &mut pos).ok_or("truncated patch index")?;
+                        let idx = match prev {
+                            Some(p) => p.saturating_add(gap).saturating_add(1),
+                            None => gap,
+                        };
+                        if idx >= u64::from(n) {
+                            return Err("patch index out of range");
+                        }
+                        if j == 0 {
+                            first = idx as u32;
+                            first_pos = pos;
+                        }
+                        prev = Some(idx);
+                        if data.len().saturating_sub(pos) < 8 {
+                            return Err("truncated patch value");
+                        }
+                        pos += 8;
+                    }
+                    patches = Patches { data, pos: first_pos, left: count as u32, next: first };
+                }
+                let count = (n as usize).saturating_sub(if dod { 2 } else { 1 });
+                let deltas = if count > 0 { Some(pfor::Reader::parse(data, &mut pos, count)?) } else { None };
+                if pos != data.len() {
+                    return Err("trailing bytes after the values");
+                }
+                let src = match divisor {
+                    Some(_) => ValueSource::Decimal { scale: source },
+                    None => ValueSource::Bits,
+                };
+                let vc = if dod { ValueCoding::DeltaOfDelta(src) } else { ValueCoding::Delta(src) };
+                (Values::Int { deltas, dod, m: m0, d: d1, divisor, patches }, vc)
+            }
+            _ => return Err("unknown value transform"),
+        };
+        let step = grid_step(min, max, n);
+        let it = PackedIter { n, i: 0, max, t: min, grid, step, g: min, ts, values };
+        Ok((it, tsc, vc))
+    }
+
+    pub(super) fn remaining(&self) -> u32 {
+        self.n - self.i
+    }
+
+    #[inline(always)]
+    pub(super) fn next_sample(&mut self) -> Option<Result<(i64, f64), ()>> {
+        if self.i >= self.n {
+            return None;
+        }
+        let i = self.i;
+        if i > 0 {
+            let Some(x) = self.ts.as_mut().and_then(|r| r.next()) else {
+                return Some(self.fail());
+            };
+            if self.grid {
+                self.g = self.g.wrapping_add(self.step);
+                self.t = self.g.wrapping_add(x);
+            } else {
+                self.t = self.t.wrapping_add(x);
+            }
+        }
+        let v = match &mut self.values {
+            Values::Xor(x) => match x.next_value() {
+                Some(b) => f64::from_bits(b),
+                None => return Some(self.fail()),
+            },
+            Values::Int { deltas, dod, m, d, divisor, patches } => {
+                if i > 0 {
+                    if *dod && i == 1 {
+                        *m = m.wrapping_add(*d);
+                    } else {
+                        let Some(x) = deltas.as_mut().and_then(|r| r.next()) else {
+                            return Some(self.fail());
+                        };
+                        if *dod {
+                            *d = d.wrapping_add(x);
+                            *m = m.wrapping_add(*d);
+                        } else {
+                            *m = m.wrapping_add(x);
+                        }
+                    }
+                }
+                match divisor {
+                    Some(_) if patches.next == i => f64::from_bits(patches.take()),
+                    Some(p) => *m as f64 / *p,
+                    None => f64::from_bits(*m as u64),
+                }
+            }
+        };
+        self.i += 1;
+        if self.i == self.n && self.t != self.max {
+            return Some(self.fail());
+        }
+        Some(Ok((self.t, v)))
+    }
+
+    fn fail(&mut self) -> Result<(i64, f64), ()> {
+        self.i = self.n;
+        Err(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_recognised() {
+        assert_eq!(decimal(12.75, 2), Some(1275));
+        assert_eq!(decimal(0.1, 1), Some(1));
+        assert_eq!(decimal(0.1, 0), None);
+        assert_eq!(decimal(7.6238e-05, 9), Some(76238));
+        assert_eq!(decimal(f64::NAN, 0), None);
+        assert_eq!(decimal(f64::INFINITY, 3), None);
+        assert_eq!(decimal(-0.0, 0), None);
+        assert_eq!(decimal(5.937322571024e12, 0), Some(5_937_322_571_024));
+    }
+
+    #[test]
+    fn common_scale_and_patches() {
+        let mut vs: Vec<u64> = [f64::NAN, 1.5, 1.25, f64::from_bits(0x7ff0000000000002), 2.0]
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        vs.resize(16, 2f64.to_bits());
+        let (mut ms, mut patches) = (Vec::new(), Vec::new());
+        assert_eq!(to_decimals(&vs, &mut ms, &mut patches), Some(2));
+        assert_eq!(ms[..5], [150, 150, 125, 125, 200]);
+        assert_eq!(patches, vec![(0, vs[0]), (3, vs[3])]);
+        // One misfit more than the limit (16/16 + 1) and decimals are given up.
+        vs[6] = f64::NAN.to_bits();
+        assert_eq!(to_decimals(&vs, &mut ms, &mut patches), None);
+    }
+
+    #[test]
+    fn grid_step_rounds_and_never_panics() {
+        assert_eq!(grid_step(0, 15000 * 119 + 59, 120), 15000);
+        assert_eq!(grid_step(0, 15000 * 119 + 60, 120), 15001);
+        assert_eq!(grid_step(i64::MIN, i64::MAX, 2), -1);
+        assert_eq!(grid_step(5, 5, 1), 0);
+    }
+}
