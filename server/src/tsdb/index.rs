@@ -142,6 +142,21 @@ impl Matcher {
     }
 }
 
+/// Matchers are equal when they are written the same; the compiled form follows from that.
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.name, self.op, &self.value) == (&other.name, other.op, &other.value)
+    }
+}
+
+impl Eq for Matcher {}
+
+impl std::hash::Hash for Matcher {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.name, self.op, &self.value).hash(state);
+    }
+}
+
 /// PromQL form: `name="value"`, `name=~"value"`, …
 impl fmt::Display for Matcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -900,6 +915,9 @@ mod tests {
         assert_eq!(m("job", Nre, "x").op(), MatchOp::NotRegex);
         assert_eq!(m("job", Nre, "x").name(), "job");
         assert_eq!(m("job", Nre, "x").value(), "x");
+        assert_eq!(m("job", Re, "a|b"), m("job", Re, "a|b"));
+        assert_ne!(m("job", Re, "a|b"), m("job", Nre, "a|b"));
+        assert_eq!(Matcher::equal("job", "x"), m("job", Eq, "x"));
     }
 
     #[test]
