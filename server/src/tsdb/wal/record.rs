@@ -148,22 +148,49 @@ where
 /// Appends a samples payload to a record begun with [`begin`].
 pub(crate) fn encode_samples(buf: &mut Vec<u8>, samples: &[RefSample]) {
     let Some(first) = samples.first() else { return };
-    // Worst case per sample: two 10-byte varints and the value.
-    buf.reserve(20 + samples.len() * 28);
+    buf.reserve(20 + samples.len() * MAX_SAMPLE_LEN);
     put_uvarint(buf, first.series);
     put_varint(buf, first.t);
-    for s in samples {
-        put_varint(buf, s.series.wrapping_sub(first.series) as i64);
-        put_varint(buf, s.t.wrapping_sub(first.t));
-        buf.extend_from_slice(&s.v.to_bits().to_le_bytes());
+    // Samples are assembled in a stack block and appended a block at a time: one capacity
+    // check and one memcpy per 64 samples instead of one per byte. This loop is most of the
+    // CPU cost of an append.
+    let mut block = [0u8; BLOCK_SAMPLES * MAX_SAMPLE_LEN];
+    for chunk in samples.chunks(BLOCK_SAMPLES) {
+        let mut n = 0;
+        for s in chunk {
+            n = put_varint_at(&mut block, n, s.series.wrapping_sub(first.series) as i64);
+            n = put_varint_at(&mut block, n, s.t.wrapping_sub(first.t));
+            block[n..n + 8].copy_from_slice(&s.v.to_bits().to_le_bytes());
+            n += 8;
+        }
+        buf.extend_from_slice(&block[..n]);
     }
+}
+
+const BLOCK_SAMPLES: usize = 64;
+/// Two 10-byte varints and the value.
+const MAX_SAMPLE_LEN: usize = 28;
+
+/// Writes a zigzag varint at `block[at..]`; returns the end.
+#[inline]
+fn put_varint_at(block: &mut [u8], mut at: usize, x: i64) -> usize {
+    let mut u = ((x << 1) ^ (x >> 63)) as u64;
+    while u >= 0x80 {
+        block[at] = (u as u8) | 0x80;
+        u >>= 7;
+        at += 1;
+    }
+    block[at] = u as u8;
+    at + 1
 }
 
 /// Decodes a series payload, appending to `out`.
 pub(crate) fn decode_series(mut p: &[u8], out: &mut Vec<RefSeries>) -> Result<(), DecodeError> {
     while !p.is_empty() {
         let series = get_uvarint(&mut p)?;
-        let n = u32::from_le_bytes(take(&mut p, 4)?.try_into().map_err(|_| DecodeError::Truncated)?);
+        let (n, rest) = p.split_first_chunk::<4>().ok_or(DecodeError::Truncated)?;
+        p = rest;
+        let n = u32::from_le_bytes(*n);
         // Each label needs at least two length bytes, which bounds a lying count.
         let mut labels = Vec::with_capacity((n as usize).min(p.len() / 2));
         for _ in 0..n {
@@ -189,12 +216,12 @@ pub(crate) fn decode_samples(mut p: &[u8], out: &mut Vec<RefSample>) -> Result<(
     while !p.is_empty() {
         let dref = get_varint(&mut p)?;
         let dt = get_varint(&mut p)?;
-        let v = take(&mut p, 8)?;
-        let bits = u64::from_le_bytes(v.try_into().map_err(|_| DecodeError::Truncated)?);
+        let (v, rest) = p.split_first_chunk::<8>().ok_or(DecodeError::Truncated)?;
+        p = rest;
         out.push(RefSample {
             series: base_ref.wrapping_add(dref as u64),
             t: base_t.wrapping_add(dt),
-            v: f64::from_bits(bits),
+            v: f64::from_bits(u64::from_le_bytes(*v)),
         });
     }
     Ok(())
@@ -228,7 +255,15 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, x: i64) {
     put_uvarint(buf, ((x << 1) ^ (x >> 63)) as u64);
 }
 
+#[inline]
 pub(crate) fn get_uvarint(p: &mut &[u8]) -> Result<u64, DecodeError> {
+    // Deltas within a scrape are mostly one byte.
+    if let Some((&b, rest)) = p.split_first() {
+        if b < 0x80 {
+            *p = rest;
+            return Ok(u64::from(b));
+        }
+    }
     let mut x: u64 = 0;
     for (i, &b) in p.iter().enumerate().take(10) {
         // The tenth byte may only contribute the top bit of a u64.
@@ -248,6 +283,7 @@ pub(crate) fn get_uvarint(p: &mut &[u8]) -> Result<u64, DecodeError> {
     }
 }
 
+#[inline]
 pub(crate) fn get_varint(p: &mut &[u8]) -> Result<i64, DecodeError> {
     let u = get_uvarint(p)?;
     Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
