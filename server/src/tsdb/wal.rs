@@ -70,6 +70,7 @@
 //! the last good offset and truncates back to it before anything else is written, so a later
 //! record never follows a half one.
 
+mod checkpoint;
 mod record;
 
 use std::cell::RefCell;
@@ -83,6 +84,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+pub use checkpoint::CheckpointStats;
 use record::{DecodeError, RecordType, HEADER_LEN, MAX_PAYLOAD};
 pub use record::{RefSample, RefSeries};
 
@@ -231,6 +233,9 @@ pub struct Wal {
     dir: PathBuf,
     opts: WalOptions,
     writer: Mutex<Writer>,
+    /// Serializes checkpoints and truncations, which list and delete files; appends never
+    /// wait for it.
+    maintenance: Mutex<()>,
 }
 
 struct Writer {
@@ -342,7 +347,9 @@ impl Wal {
             last_sync: Instant::now(),
             stats: WalStats { segments_created: 1, ..WalStats::default() },
         };
-        Ok((Wal { dir: dir.to_path_buf(), opts, writer: Mutex::new(writer) }, report))
+        let wal =
+            Wal { dir: dir.to_path_buf(), opts, writer: Mutex::new(writer), maintenance: Mutex::new(()) };
+        Ok((wal, report))
     }
 
     pub fn dir(&self) -> &Path {
@@ -421,8 +428,14 @@ impl Wal {
     /// definitions in them are lost: use [`Wal::checkpoint`] when later samples still need
     /// them.
     pub fn truncate_before(&self, segment: u32) -> Result<u32, WalError> {
-        let mut w = self.writer.lock();
-        let limit = segment.min(w.segment);
+        let _one_at_a_time = self.maintenance.lock();
+        self.remove_segments_before(segment)
+    }
+
+    /// Deletes segments below `segment` and the one being written. The writer lock is held
+    /// only to read and update the bounds, not while deleting.
+    fn remove_segments_before(&self, segment: u32) -> Result<u32, WalError> {
+        let limit = segment.min(self.writer.lock().segment);
         let mut removed = 0;
         for (n, path) in Listing::read(&self.dir)?.segments {
             if n < limit {
@@ -430,6 +443,7 @@ impl Wal {
                 removed += 1;
             }
         }
+        let mut w = self.writer.lock();
         w.first = w.first.max(limit);
         Ok(removed)
     }

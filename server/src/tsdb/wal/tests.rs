@@ -10,7 +10,7 @@ use super::*;
 
 /// A replayed record, owned so tests can keep it.
 #[derive(Clone, Debug, PartialEq)]
-enum Owned {
+pub(super) enum Owned {
     Series(Vec<RefSeries>),
     Samples(Vec<RefSample>),
 }
@@ -19,7 +19,7 @@ fn opts(segment_size: u64, fsync: FsyncPolicy) -> WalOptions {
     WalOptions { segment_size, fsync }
 }
 
-fn open(dir: &Path, o: WalOptions) -> (Wal, Vec<Owned>, ReplayReport) {
+pub(super) fn open(dir: &Path, o: WalOptions) -> (Wal, Vec<Owned>, ReplayReport) {
     let mut got = Vec::new();
     let (wal, report) = Wal::open(dir, o, |r| {
         got.push(match r {
@@ -31,13 +31,13 @@ fn open(dir: &Path, o: WalOptions) -> (Wal, Vec<Owned>, ReplayReport) {
     (wal, got, report)
 }
 
-fn replay(dir: &Path) -> (Vec<Owned>, ReplayReport) {
+pub(super) fn replay(dir: &Path) -> (Vec<Owned>, ReplayReport) {
     let (wal, got, report) = open(dir, opts(DEFAULT_SEGMENT_SIZE, FsyncPolicy::Never));
     drop(wal);
     (got, report)
 }
 
-fn log(wal: &Wal, rec: &Owned) {
+pub(super) fn log(wal: &Wal, rec: &Owned) {
     match rec {
         Owned::Series(s) => wal
             .log_series(s.iter().map(|s| (s.series, s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())))))
@@ -46,7 +46,7 @@ fn log(wal: &Wal, rec: &Owned) {
     }
 }
 
-fn batch(i: u64, n: u64) -> Owned {
+pub(super) fn batch(i: u64, n: u64) -> Owned {
     Owned::Samples(
         (0..n)
             .map(|j| RefSample { series: i * 10 + j, t: 1_000 * i as i64 + j as i64, v: (i * j) as f64 })
@@ -54,7 +54,7 @@ fn batch(i: u64, n: u64) -> Owned {
     )
 }
 
-fn series(i: u64) -> Owned {
+pub(super) fn series(i: u64) -> Owned {
     Owned::Series(vec![RefSeries {
         series: i,
         labels: vec![("__name__".into(), "up".into()), ("job".into(), format!("job-{i}"))],
