@@ -185,6 +185,10 @@ enum Pattern {
     Set(Vec<String>),
     /// `literal.*`
     Prefix(String),
+    /// `.*literal`
+    Suffix(String),
+    /// `.*literal.*`
+    Contains(String),
     /// Anything else; every match starts with `prefix`, which narrows index scans.
     Regex {
         re: Regex,
@@ -213,6 +217,8 @@ impl Pattern {
             Pattern::Literal(s) => v == s,
             Pattern::Set(set) => set.binary_search_by(|s| s.as_str().cmp(v)).is_ok(),
             Pattern::Prefix(p) => v.starts_with(p.as_str()),
+            Pattern::Suffix(p) => v.ends_with(p.as_str()),
+            Pattern::Contains(p) => v.contains(p.as_str()),
             Pattern::Regex { re, prefix } => v.starts_with(prefix.as_str()) && re.is_match(v),
         }
     }
@@ -243,10 +249,10 @@ fn is_meta(c: char) -> bool {
     )
 }
 
-/// Recognises `.*`, `.+`, literals, literal alternations and `literal.*`, optionally inside one
-/// `(…)` or `(?:…)` group (Grafana writes multi-value variables as `(a|b|c)`). Returns `None`
-/// for anything else, which then goes to the regex engine; every string accepted here is a
-/// valid regex whose meaning is exactly the returned pattern.
+/// Recognises `.*`, `.+`, literals, literal alternations, `literal.*`, `.*literal` and
+/// `.*literal.*`, optionally inside one `(…)` or `(?:…)` group (Grafana writes multi-value
+/// variables as `(a|b|c)`). Returns `None` for anything else, which then goes to the regex
+/// engine; every string accepted here is a valid regex whose meaning is exactly the pattern.
 fn fast_pattern(value: &str) -> Option<Pattern> {
     let inner = value
         .strip_prefix("(?:")
@@ -259,36 +265,50 @@ fn fast_pattern(value: &str) -> Option<Pattern> {
         ".+" => return Some(Pattern::NonEmpty),
         _ => {}
     }
-    let mut alternatives = vec![String::new()];
-    let mut chars = inner.char_indices();
-    while let Some((i, c)) = chars.next() {
-        let single = alternatives.len() == 1;
-        let current = alternatives.last_mut()?;
-        match c {
-            '\\' => {
-                let (_, escaped) = chars.next()?;
-                if !is_meta(escaped) {
-                    return None;
-                }
-                current.push(escaped);
-            }
-            '|' => alternatives.push(String::new()),
-            '.' if single && &inner[i..] == ".*" => {
-                let prefix = alternatives.pop()?;
-                return Some(if prefix.is_empty() { Pattern::Any } else { Pattern::Prefix(prefix) });
-            }
-            // '-' is special only inside classes, and it is common in values.
-            '-' => current.push('-'),
-            c if is_meta(c) => return None,
-            c => current.push(c),
+    let non_empty =
+        |s: String, make: fn(String) -> Pattern| if s.is_empty() { Pattern::Any } else { make(s) };
+    // A leading `.*` cannot be an escaped dot; a trailing one can (`a\.*`), and then the
+    // remaining literal ends in a lone backslash, which `literal` rejects.
+    if let Some(rest) = inner.strip_prefix(".*") {
+        return match rest.strip_suffix(".*") {
+            Some(middle) => literal(middle).map(|s| non_empty(s, Pattern::Contains)),
+            None => literal(rest).map(|s| non_empty(s, Pattern::Suffix)),
+        };
+    }
+    if let Some(head) = inner.strip_suffix(".*") {
+        if let Some(s) = literal(head) {
+            return Some(non_empty(s, Pattern::Prefix));
         }
     }
+    let mut alternatives = inner.split('|').map(literal).collect::<Option<Vec<String>>>()?;
     alternatives.sort_unstable();
     alternatives.dedup();
     if alternatives.len() == 1 {
         return alternatives.pop().map(Pattern::Literal);
     }
     Some(Pattern::Set(alternatives))
+}
+
+/// The string a regex without operators matches: its characters, with escaped metacharacters
+/// unescaped. `None` if anything in it is not a plain or escaped character. Splitting on `|`
+/// before calling this is sound because an escaped `\|` leaves a lone `\` at the end of the
+/// left part, which is rejected.
+fn literal(re: &str) -> Option<String> {
+    let mut out = String::with_capacity(re.len());
+    let mut chars = re.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e) if is_meta(e) => out.push(e),
+                _ => return None,
+            },
+            // '-' is special only inside classes, and it is common in values.
+            '-' => out.push('-'),
+            c if is_meta(c) => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// The literal text every match of `value` starts with (possibly empty). Conservative: any `|`
@@ -423,6 +443,27 @@ impl<'a> Lists<'a> {
         if let [one] = self.lists.as_slice() {
             return one.to_vec();
         }
+        let lo = self.lists.iter().filter_map(|l| l.first()).min();
+        let hi = self.lists.iter().filter_map(|l| l.last()).max();
+        if let (Some(&lo), Some(&hi), true) = (lo, hi, self.lists.len() > 2) {
+            // Refs are dense (the head numbers series consecutively), so many lists over a range
+            // no wider than 64 refs per element merge faster as bits than by sorting.
+            if (hi - lo) / 64 <= self.total as u64 {
+                return self.union_by_bits(lo, hi);
+            }
+        }
+        self.union_by_sort()
+    }
+
+    fn union_by_bits(&self, lo: SeriesRef, hi: SeriesRef) -> Vec<SeriesRef> {
+        let mut bits = RefBitmap::new(lo, hi);
+        for l in &self.lists {
+            l.iter().for_each(|&r| bits.insert(r));
+        }
+        bits.to_vec(self.total)
+    }
+
+    fn union_by_sort(&self) -> Vec<SeriesRef> {
         let mut out = Vec::with_capacity(self.total);
         for l in &self.lists {
             out.extend_from_slice(l);
@@ -461,12 +502,82 @@ fn filter(cands: &mut Vec<SeriesRef>, lists: &Lists<'_>, keep_hits: bool) {
         });
         return;
     }
+    let (Some(&lo), Some(&hi)) = (cands.first(), cands.last()) else { return };
+    // Marking a bitmap costs one step per listed ref plus the bitmap's words; probing costs a
+    // search per ref of the shorter side. Bits win when the lists are not much longer than the
+    // candidates and the candidates are not too sparse.
+    let probes: usize = lists.lists.iter().map(|l| l.len().min(cands.len())).sum();
+    if lists.total <= 4 * probes && (hi - lo) / 64 <= (cands.len() + lists.total) as u64 {
+        filter_by_bits(cands, lists, keep_hits, lo, hi);
+    } else {
+        filter_by_probes(cands, lists, keep_hits);
+    }
+}
+
+fn filter_by_bits(
+    cands: &mut Vec<SeriesRef>,
+    lists: &Lists<'_>,
+    keep_hits: bool,
+    lo: SeriesRef,
+    hi: SeriesRef,
+) {
+    let mut bits = RefBitmap::new(lo, hi);
+    for list in &lists.lists {
+        list.iter().for_each(|&r| bits.insert(r));
+    }
+    cands.retain(|&c| bits.contains(c) == keep_hits);
+}
+
+fn filter_by_probes(cands: &mut Vec<SeriesRef>, lists: &Lists<'_>, keep_hits: bool) {
     let mut hit = vec![false; cands.len()];
     for list in &lists.lists {
         mark_hits(cands, list, &mut hit);
     }
     let mut hits = hit.into_iter();
     cands.retain(|_| hits.next() == Some(keep_hits));
+}
+
+/// A set of refs within `[base, base + 64 × words)`; refs outside are ignored.
+struct RefBitmap {
+    base: SeriesRef,
+    words: Vec<u64>,
+}
+
+impl RefBitmap {
+    /// A set able to hold `lo..=hi`; callers bound `hi - lo` by their input size.
+    fn new(lo: SeriesRef, hi: SeriesRef) -> RefBitmap {
+        let words = usize::try_from((hi - lo) / 64 + 1).unwrap_or(0);
+        RefBitmap { base: lo, words: vec![0; words] }
+    }
+
+    fn slot(&self, r: SeriesRef) -> Option<(usize, u64)> {
+        let off = r.checked_sub(self.base)?;
+        Some((usize::try_from(off / 64).ok()?, 1 << (off % 64)))
+    }
+
+    fn insert(&mut self, r: SeriesRef) {
+        if let Some((i, bit)) = self.slot(r) {
+            if let Some(w) = self.words.get_mut(i) {
+                *w |= bit;
+            }
+        }
+    }
+
+    fn contains(&self, r: SeriesRef) -> bool {
+        self.slot(r).and_then(|(i, bit)| self.words.get(i).map(|w| w & bit != 0)).unwrap_or(false)
+    }
+
+    fn to_vec(&self, capacity: usize) -> Vec<SeriesRef> {
+        let mut out = Vec::with_capacity(capacity);
+        for (i, &word) in self.words.iter().enumerate() {
+            let mut w = word;
+            while w != 0 {
+                out.push(self.base + i as u64 * 64 + u64::from(w.trailing_zeros()));
+                w &= w - 1;
+            }
+        }
+        out
+    }
 }
 
 /// Sets `hit[i]` for every `cands[i]` in `list`, walking the shorter of the two.
@@ -696,6 +807,13 @@ impl MemIndex {
             Pattern::Regex { re, prefix } => {
                 for (v, l) in values_with_prefix(values, prefix) {
                     if re.is_match(v) {
+                        out.push(l);
+                    }
+                }
+            }
+            Pattern::Suffix(_) | Pattern::Contains(_) => {
+                for (v, l) in values {
+                    if m.pattern.is_match(v) {
                         out.push(l);
                     }
                 }
@@ -938,6 +1056,8 @@ mod tests {
             Pattern::Literal(s) => format!("lit {s}"),
             Pattern::Set(s) => format!("set {}", s.join(",")),
             Pattern::Prefix(s) => format!("prefix {s}"),
+            Pattern::Suffix(s) => format!("suffix {s}"),
+            Pattern::Contains(s) => format!("contains {s}"),
             Pattern::Regex { prefix, .. } => format!("regex {prefix}"),
         }
     }
@@ -969,7 +1089,18 @@ mod tests {
             ("(?i)abc", "regex "),
             ("(a)|(b)", "regex "),
             ("a.*b", "regex a"),
-            (".*foo", "regex "),
+            (".*foo", "suffix foo"),
+            ("(.*foo)", "suffix foo"),
+            (".*foo.*", "contains foo"),
+            (".*\\..*", "contains ."),
+            (".*.*", "any"),
+            (".*a|b", "regex "),
+            (".*a.+", "regex "),
+            ("a\\.*", "regex a"),
+            ("a\\\\.*", "prefix a\\"),
+            // Sound but not fast: escaped pipes go to the regex engine.
+            ("a\\|b", "regex "),
+            ("a\\||b", "regex "),
         ];
         for (re, want) in cases {
             assert_eq!(kind(&m("x", Re, re).pattern), want, "{re}");
@@ -1057,12 +1188,13 @@ mod tests {
         fn select_and_label_queries_match_brute_force(
             sets in series_strategy(),
             order_seed in any::<u64>(),
+            stride in prop_oneof![Just(3u64), Just(997u64)],
             remove_mask in any::<u64>(),
             ms in prop::collection::vec(matcher_strategy(), 0..4),
         ) {
             // Refs with gaps, inserted in a shuffled order.
             let mut series: Vec<(SeriesRef, Labels)> =
-                sets.into_iter().enumerate().map(|(i, l)| (i as u64 * 3 + 1, l)).collect();
+                sets.into_iter().enumerate().map(|(i, l)| (i as u64 * stride + 1, l)).collect();
             let mut shuffled = series.clone();
             let mut s = order_seed;
             for i in (1..shuffled.len()).rev() {
@@ -1166,6 +1298,43 @@ mod tests {
         assert!(s.memory_bytes > 0);
         assert!(ix.stats(0).series_count_by_metric_name.is_empty());
         assert_eq!(ix.stats(100).series_count_by_label_value_pair.len(), 7);
+    }
+
+    fn sorted_refs() -> impl Strategy<Value = Vec<SeriesRef>> {
+        prop::collection::btree_set(prop_oneof![0u64..300, 0u64..100_000], 0..80)
+            .prop_map(|s| s.into_iter().collect())
+    }
+
+    proptest! {
+        /// Every strategy of `filter` and `union` against sets, whichever one the cost model
+        /// would pick for the input.
+        #[test]
+        fn set_operations_agree(
+            cands in sorted_refs(),
+            lists in prop::collection::vec(sorted_refs().prop_filter("non-empty", |l| !l.is_empty()), 0..6),
+            keep in any::<bool>(),
+        ) {
+            let lists = Lists { total: lists.iter().map(Vec::len).sum(), lists: lists.iter().map(Vec::as_slice).collect() };
+            let members: BTreeSet<SeriesRef> = lists.lists.iter().flat_map(|l| l.iter().copied()).collect();
+            let want: Vec<SeriesRef> = cands.iter().copied().filter(|c| members.contains(c) == keep).collect();
+            let mut got = cands.clone();
+            filter(&mut got, &lists, keep);
+            prop_assert_eq!(&got, &want);
+            let mut got = cands.clone();
+            filter_by_probes(&mut got, &lists, keep);
+            prop_assert_eq!(&got, &want);
+            if let (Some(&lo), Some(&hi)) = (cands.first(), cands.last()) {
+                let mut got = cands.clone();
+                filter_by_bits(&mut got, &lists, keep, lo, hi);
+                prop_assert_eq!(&got, &want);
+            }
+            let all: Vec<SeriesRef> = members.into_iter().collect();
+            prop_assert_eq!(&lists.union(), &all);
+            prop_assert_eq!(&lists.union_by_sort(), &all);
+            if let (Some(&lo), Some(&hi)) = (all.first(), all.last()) {
+                prop_assert_eq!(&lists.union_by_bits(lo, hi), &all);
+            }
+        }
     }
 
     #[test]
