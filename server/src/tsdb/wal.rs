@@ -688,8 +688,11 @@ impl Reader {
             if length > left - HEADER_LEN as u64 {
                 return damage(offset, CorruptionKind::TruncatedRecord { length });
             }
-            self.payload.resize(header.len, 0);
-            if !read_exact(&mut r, &mut self.payload, path)? {
+            // read_to_end fills the buffer without zeroing it first.
+            self.payload.clear();
+            let read = (&mut r).take(length).read_to_end(&mut self.payload);
+            read.map_err(io_error("cannot read WAL file", path))?;
+            if self.payload.len() != header.len {
                 return damage(offset, CorruptionKind::TruncatedRecord { length });
             }
             if record::checksum(&h[..5], &self.payload) != header.crc {

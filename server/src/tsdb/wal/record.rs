@@ -264,19 +264,23 @@ pub(crate) fn get_uvarint(p: &mut &[u8]) -> Result<u64, DecodeError> {
             return Ok(u64::from(b));
         }
     }
+    // A plain index loop: iterator adapters here cost a lot in unoptimized test builds.
     let mut x: u64 = 0;
-    for (i, &b) in p.iter().enumerate().take(10) {
+    let mut i = 0;
+    while i < p.len() && i < 10 {
+        let b = p[i];
         // The tenth byte may only contribute the top bit of a u64.
         if i == 9 && b > 1 {
             return Err(DecodeError::VarintOverflow);
         }
         x |= u64::from(b & 0x7f) << (7 * i);
+        i += 1;
         if b < 0x80 {
-            *p = &p[i + 1..];
+            *p = &p[i..];
             return Ok(x);
         }
     }
-    if p.len() >= 10 {
+    if i == 10 {
         Err(DecodeError::VarintOverflow)
     } else {
         Err(DecodeError::Truncated)
