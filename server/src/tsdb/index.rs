@@ -445,7 +445,7 @@ impl<'a> Lists<'a> {
         }
         let lo = self.lists.iter().filter_map(|l| l.first()).min();
         let hi = self.lists.iter().filter_map(|l| l.last()).max();
-        if let (Some(&lo), Some(&hi), true) = (lo, hi, self.lists.len() > 2) {
+        if let (Some(&lo), Some(&hi)) = (lo, hi) {
             // Refs are dense (the head numbers series consecutively), so many lists over a range
             // no wider than 64 refs per element merge faster as bits than by sorting.
             if (hi - lo) / 64 <= self.total as u64 {
@@ -600,6 +600,35 @@ fn mark_hits(cands: &[SeriesRef], list: &[SeriesRef], hit: &mut [bool]) {
                 Some(&x) if x == c => hit[i] = true,
                 Some(_) => {}
             }
+        }
+    }
+}
+
+/// Selected series, tested against many postings lists (one per label value) by
+/// `label_names` and `label_values`: short lists are looked up in a bitmap when the selection
+/// is dense enough for one, others are galloped through.
+struct Selection {
+    refs: Vec<SeriesRef>,
+    bits: Option<RefBitmap>,
+}
+
+impl Selection {
+    fn new(refs: Vec<SeriesRef>) -> Selection {
+        let bits = match (refs.first(), refs.last()) {
+            (Some(&lo), Some(&hi)) if (hi - lo) / 64 <= 4 * refs.len() as u64 + 1024 => {
+                let mut bits = RefBitmap::new(lo, hi);
+                refs.iter().for_each(|&r| bits.insert(r));
+                Some(bits)
+            }
+            _ => None,
+        };
+        Selection { refs, bits }
+    }
+
+    fn intersects(&self, list: &[SeriesRef]) -> bool {
+        match &self.bits {
+            Some(bits) if list.len() <= 16 => list.iter().any(|&r| bits.contains(r)),
+            _ => intersects(list, &self.refs),
         }
     }
 }
@@ -832,9 +861,10 @@ impl MemIndex {
             return Vec::new();
         }
         let everything = selected.len() == self.all.len();
+        let selected = Selection::new(selected);
         self.postings
             .iter()
-            .filter(|(_, values)| everything || values.values().any(|l| intersects(l.as_slice(), &selected)))
+            .filter(|(_, values)| everything || values.values().any(|l| selected.intersects(l.as_slice())))
             .map(|(n, _)| n.to_string())
             .collect()
     }
@@ -851,9 +881,10 @@ impl MemIndex {
             return Vec::new();
         }
         let everything = selected.len() == self.all.len();
+        let selected = Selection::new(selected);
         values
             .iter()
-            .filter(|(_, l)| everything || intersects(l.as_slice(), &selected))
+            .filter(|(_, l)| everything || selected.intersects(l.as_slice()))
             .map(|(v, _)| v.to_string())
             .collect()
     }
@@ -1327,6 +1358,10 @@ mod tests {
                 let mut got = cands.clone();
                 filter_by_bits(&mut got, &lists, keep, lo, hi);
                 prop_assert_eq!(&got, &want);
+            }
+            let selection = Selection::new(cands.clone());
+            for l in &lists.lists {
+                prop_assert_eq!(selection.intersects(l), l.iter().any(|r| cands.binary_search(r).is_ok()));
             }
             let all: Vec<SeriesRef> = members.into_iter().collect();
             prop_assert_eq!(&lists.union(), &all);
