@@ -1,0 +1,629 @@
+//! The head: the in-memory, appendable part of the TSDB that holds the most recent samples.
+//!
+//! Series are [`MemSeries`], each behind its own mutex, with sealed [`Chunk`]s and one open
+//! [`ChunkEncoder`]. They are found two ways through a fixed array of lock stripes (as
+//! Prometheus's `stripeSeries`): by label hash (with collisions resolved by comparing the full
+//! label set) when appending, and by [`SeriesRef`] when a query resolves index postings. Refs
+//! are handed out in increasing order and never reused while the process lives. The inverted
+//! index ([`MemIndex`]) sits behind one reader-writer lock that is only written when a series is
+//! created, so steady-state appends never touch a global lock; only the commit log (the WAL,
+//! through [`HeadLog`]) is shared by all appenders.
+//!
+//! Appends go through an [`Appender`]: samples are collected, then [`Appender::commit`] locks
+//! every series of the batch in ref order (no deadlock between concurrent batches), validates
+//! each sample against the series' newest timestamp (out-of-order samples outside the configured
+//! window are rejected and counted; an identical re-sent sample is ignored), writes the batch to
+//! the log, and only then applies it. A failed log write therefore applies nothing: a batch
+//! commits all or nothing. Samples older than the newest but inside the out-of-order window go to
+//! a small sorted per-series buffer that queries merge with the chunks.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
+use super::index::{IndexStats, Matcher, MemIndex, SeriesRef};
+use super::labels::Labels;
+
+/// Where committed batches are made durable before they become visible; the WAL in production.
+pub trait HeadLog: Send + Sync {
+    /// Records new series before any samples that reference them.
+    fn log_series(&self, series: &[(SeriesRef, &Labels)]) -> Result<(), LogError>;
+    fn log_samples(&self, samples: &[(SeriesRef, i64, f64)]) -> Result<(), LogError>;
+}
+
+/// A commit-log failure, kept as text plus its source so the head stays independent of the WAL.
+pub type LogError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("unknown series ref {0}")]
+    UnknownSeries(SeriesRef),
+    #[error("writing the batch to the write-ahead log failed, nothing was stored: {0}")]
+    Log(#[source] LogError),
+}
+
+#[derive(Debug, Clone)]
+pub struct HeadOptions {
+    /// How far behind a series' newest sample an older sample is still accepted, in ms.
+    pub out_of_order_window_ms: i64,
+    /// Samples per chunk before it is sealed.
+    pub samples_per_chunk: usize,
+    /// Lock stripes; a power of two.
+    pub stripes: usize,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions { out_of_order_window_ms: 0, samples_per_chunk: TARGET_SAMPLES_PER_CHUNK, stripes: 1024 }
+    }
+}
+
+/// What one commit did. Rejected samples are reported, not errors: as in a Prometheus scrape,
+/// the rest of the batch is stored.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    pub appended: usize,
+    pub out_of_order: usize,
+    /// A different value for a timestamp the series already has.
+    pub duplicate_timestamp: usize,
+    /// Identical samples sent again (ignored, as Prometheus does).
+    pub identical: usize,
+}
+
+/// Counters for `vigil_tsdb_*` metrics.
+#[derive(Debug, Default)]
+pub struct HeadCounters {
+    pub samples_appended: AtomicU64,
+    pub out_of_order_rejected: AtomicU64,
+    pub duplicate_rejected: AtomicU64,
+    pub series_created: AtomicU64,
+}
+
+/// One series in the head.
+pub struct MemSeries {
+    pub series_ref: SeriesRef,
+    pub labels: Labels,
+    /// Set once the series record is in the log, so it is logged exactly once.
+    logged: AtomicBool,
+    data: Mutex<SeriesData>,
+}
+
+struct SeriesData {
+    sealed: Vec<Chunk>,
+    open: ChunkEncoder,
+    /// Newest in-order timestamp, `i64::MIN` when empty.
+    last_t: i64,
+    last_bits: u64,
+    /// Out-of-order samples, sorted by time; allocated only when used.
+    ooo: Vec<(i64, f64)>,
+}
+
+impl SeriesData {
+    fn new() -> SeriesData {
+        SeriesData {
+            sealed: Vec::new(),
+            open: ChunkEncoder::new(),
+            last_t: i64::MIN,
+            last_bits: 0,
+            ooo: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Stripe {
+    by_hash: HashMap<u64, Vec<Arc<MemSeries>>>,
+    by_ref: HashMap<SeriesRef, Arc<MemSeries>>,
+}
+
+pub struct Head {
+    stripes: Box<[RwLock<Stripe>]>,
+    mask: u64,
+    index: RwLock<MemIndex>,
+    next_ref: AtomicU64,
+    min_time: AtomicI64,
+    max_time: AtomicI64,
+    opts: HeadOptions,
+    log: Option<Box<dyn HeadLog>>,
+    pub counters: HeadCounters,
+}
+
+impl Head {
+    pub fn new(opts: HeadOptions, log: Option<Box<dyn HeadLog>>) -> Head {
+        let n = opts.stripes.max(1).next_power_of_two();
+        Head {
+            stripes: (0..n).map(|_| RwLock::new(Stripe::default())).collect(),
+            mask: (n - 1) as u64,
+            index: RwLock::new(MemIndex::new()),
+            next_ref: AtomicU64::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            opts,
+            log,
+            counters: HeadCounters::default(),
+        }
+    }
+
+    pub fn appender(&self) -> Appender<'_> {
+        Appender { head: self, pending: Vec::new() }
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.index.read().series_count()
+    }
+
+    /// Oldest and newest sample time, or `None` when the head is empty.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let (min, max) = (self.min_time.load(Ordering::Acquire), self.max_time.load(Ordering::Acquire));
+        (min <= max).then_some((min, max))
+    }
+
+    pub fn series_by_ref(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
+        self.stripes[(r & self.mask) as usize].read().by_ref.get(&r).cloned()
+    }
+
+    /// Finds the series with these labels, creating (and indexing) it if new.
+    pub fn get_or_create(&self, labels: &Labels) -> Arc<MemSeries> {
+        let hash = labels.stable_hash();
+        let stripe = &self.stripes[(hash & self.mask) as usize];
+        if let Some(s) = find(&stripe.read(), hash, labels) {
+            return s;
+        }
+        let series = {
+            let mut w = stripe.write();
+            // Another appender may have created it between our read and write lock.
+            if let Some(s) = find(&w, hash, labels) {
+                return s;
+            }
+            let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
+            let series = Arc::new(MemSeries {
+                series_ref: r,
+                labels: labels.clone(),
+                logged: AtomicBool::new(false),
+                data: Mutex::new(SeriesData::new()),
+            });
+            w.by_hash.entry(hash).or_default().push(series.clone());
+            series
+        };
+        let r = series.series_ref;
+        self.stripes[(r & self.mask) as usize].write().by_ref.insert(r, series.clone());
+        self.index.write().add(r, labels);
+        self.counters.series_created.fetch_add(1, Ordering::Relaxed);
+        series
+    }
+
+    /// Re-creates a series with the ref it had before a restart (WAL replay). Keeps refs stable
+    /// across the WAL so later sample records resolve.
+    pub fn restore_series(&self, r: SeriesRef, labels: &Labels) -> Arc<MemSeries> {
+        let hash = labels.stable_hash();
+        let series = {
+            let mut w = self.stripes[(hash & self.mask) as usize].write();
+            if let Some(s) = find(&w, hash, labels) {
+                return s;
+            }
+            let series = Arc::new(MemSeries {
+                series_ref: r,
+                labels: labels.clone(),
+                logged: AtomicBool::new(true),
+                data: Mutex::new(SeriesData::new()),
+            });
+            w.by_hash.entry(hash).or_default().push(series.clone());
+            series
+        };
+        self.stripes[(r & self.mask) as usize].write().by_ref.insert(r, series.clone());
+        self.index.write().add(r, labels);
+        self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
+        series
+    }
+
+    /// Applies replayed samples without logging them again; out-of-order rules still apply.
+    pub fn restore_samples(&self, samples: &[(SeriesRef, i64, f64)]) -> Result<CommitStats, AppendError> {
+        let mut app = self.appender();
+        for &(r, t, v) in samples {
+            app.append_ref(r, t, v)?;
+        }
+        app.commit_inner(false)
+    }
+
+    /// Series matching all matchers with their samples in `[mint, maxt]`, sorted by labels.
+    /// Series without samples in the range are left out.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
+        let refs = self.index.read().select(matchers);
+        let mut out: Vec<SeriesSamples> = refs
+            .into_iter()
+            .filter_map(|r| self.series_by_ref(r))
+            .filter_map(|s| s.snapshot(mint, maxt))
+            .collect();
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
+        self.index.read().label_names(matchers)
+    }
+
+    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
+        self.index.read().label_values(name, matchers)
+    }
+
+    pub fn index_stats(&self, top_n: usize) -> IndexStats {
+        self.index.read().stats(top_n)
+    }
+
+    fn note_time(&self, t: i64) {
+        self.min_time.fetch_min(t, Ordering::AcqRel);
+        self.max_time.fetch_max(t, Ordering::AcqRel);
+    }
+}
+
+fn find(stripe: &Stripe, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
+    stripe.by_hash.get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
+}
+
+impl MemSeries {
+    /// Copies out what a query needs so the series lock is held only briefly: sealed chunks are
+    /// shared (reference-counted), the open chunk is sealed into a private copy.
+    fn snapshot(&self, mint: i64, maxt: i64) -> Option<SeriesSamples> {
+        let d = self.data.lock();
+        let overlaps = |lo: i64, hi: i64| lo <= maxt && hi >= mint;
+        let mut chunks: Vec<Chunk> = d
+            .sealed
+            .iter()
+            .filter(|c| !c.is_empty() && overlaps(c.min_time(), c.max_time()))
+            .cloned()
+            .collect();
+        if let (Some(lo), Some(hi)) = (d.open.min_time(), d.open.max_time()) {
+            if overlaps(lo, hi) {
+                // A copy of at most one chunk's bytes; the query then reads without the lock.
+                chunks.push(d.open.clone().seal_xor());
+            }
+        }
+        let ooo: Vec<(i64, f64)> = d.ooo.iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
+        drop(d);
+        if chunks.is_empty() && ooo.is_empty() {
+            return None;
+        }
+        Some(SeriesSamples {
+            series_ref: self.series_ref,
+            labels: self.labels.clone(),
+            chunks,
+            ooo,
+            mint,
+            maxt,
+        })
+    }
+}
+
+/// One selected series: its labels and an iterator source over its samples in the range.
+pub struct SeriesSamples {
+    pub series_ref: SeriesRef,
+    pub labels: Labels,
+    chunks: Vec<Chunk>,
+    ooo: Vec<(i64, f64)>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SeriesSamples {
+    /// Samples in `[mint, maxt]`, in time order; in-order and out-of-order samples merged.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        let (mint, maxt) = (self.mint, self.maxt);
+        let in_order = self
+            .chunks
+            .iter()
+            .flat_map(|c| c.iter())
+            .skip_while(move |&(t, _)| t < mint)
+            .take_while(move |&(t, _)| t <= maxt);
+        MergeByTime { a: in_order.peekable(), b: self.ooo.iter().copied().peekable() }
+    }
+
+    /// All samples, collected.
+    pub fn samples(&self) -> Vec<(i64, f64)> {
+        self.iter().collect()
+    }
+}
+
+/// Merges two time-ordered streams; on equal timestamps the first (in-order data) wins.
+struct MergeByTime<A: Iterator<Item = (i64, f64)>, B: Iterator<Item = (i64, f64)>> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<A: Iterator<Item = (i64, f64)>, B: Iterator<Item = (i64, f64)>> Iterator for MergeByTime<A, B> {
+    type Item = (i64, f64);
+
+    fn next(&mut self) -> Option<(i64, f64)> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(&(ta, _)), Some(&(tb, _))) => {
+                if tb < ta {
+                    self.b.next()
+                } else {
+                    if tb == ta {
+                        self.b.next();
+                    }
+                    self.a.next()
+                }
+            }
+            (Some(_), None) => self.a.next(),
+            (None, Some(_)) => self.b.next(),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Collects one batch; see the module documentation for commit semantics.
+pub struct Appender<'h> {
+    head: &'h Head,
+    pending: Vec<(Arc<MemSeries>, i64, f64)>,
+}
+
+enum Verdict {
+    Append,
+    OutOfOrderKeep,
+    OutOfOrderReject,
+    DuplicateTimestamp,
+    Identical,
+}
+
+impl<'h> Appender<'h> {
+    /// Queues a sample for the series with these labels (created if new); returns its ref so
+    /// callers (the scrape cache) can use [`Appender::append_ref`] next time.
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> SeriesRef {
+        let series = self.head.get_or_create(labels);
+        let r = series.series_ref;
+        self.pending.push((series, t, v));
+        r
+    }
+
+    /// Queues a sample for a series known by ref.
+    pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
+        let series = self.head.series_by_ref(r).ok_or(AppendError::UnknownSeries(r))?;
+        self.pending.push((series, t, v));
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    pub fn commit(self) -> Result<CommitStats, AppendError> {
+        self.commit_inner(true)
+    }
+
+    fn commit_inner(mut self, log: bool) -> Result<CommitStats, AppendError> {
+        let head = self.head;
+        // Stable sort keeps a series' samples in arrival order; ref order makes lock order global.
+        self.pending.sort_by_key(|(s, _, _)| s.series_ref);
+        let mut guards: Vec<(&Arc<MemSeries>, MutexGuard<'_, SeriesData>)> = Vec::new();
+        for (s, _, _) in &self.pending {
+            if guards.last().is_none_or(|(g, _)| g.series_ref != s.series_ref) {
+                guards.push((s, s.data.lock()));
+            }
+        }
+
+        // Decide every sample first, tracking the newest timestamp each series would reach.
+        let mut stats = CommitStats::default();
+        let mut verdicts = Vec::with_capacity(self.pending.len());
+        let mut gi = 0;
+        let mut last: Option<(i64, u64)> = None;
+        for (i, (s, t, v)) in self.pending.iter().enumerate() {
+            if i > 0 && self.pending[i - 1].0.series_ref != s.series_ref {
+                gi += 1;
+                last = None;
+            }
+            let d = &guards[gi].1;
+            let (last_t, last_bits) = last.unwrap_or((d.last_t, d.last_bits));
+            let verdict = if *t > last_t {
+                Verdict::Append
+            } else if *t == last_t {
+                if v.to_bits() == last_bits {
+                    Verdict::Identical
+                } else {
+                    Verdict::DuplicateTimestamp
+                }
+            } else if last_t.saturating_sub(*t) <= head.opts.out_of_order_window_ms {
+                match d.ooo.binary_search_by_key(t, |&(ot, _)| ot) {
+                    Ok(_) => Verdict::DuplicateTimestamp,
+                    Err(_) => Verdict::OutOfOrderKeep,
+                }
+            } else {
+                Verdict::OutOfOrderReject
+            };
+            match verdict {
+                Verdict::Append => {
+                    last = Some((*t, v.to_bits()));
+                    stats.appended += 1;
+                }
+                Verdict::OutOfOrderKeep => stats.appended += 1,
+                Verdict::OutOfOrderReject => stats.out_of_order += 1,
+                Verdict::DuplicateTimestamp => stats.duplicate_timestamp += 1,
+                Verdict::Identical => stats.identical += 1,
+            }
+            verdicts.push(verdict);
+        }
+
+        if log {
+            if let Some(wal) = &head.log {
+                let new: Vec<(SeriesRef, &Labels)> = guards
+                    .iter()
+                    .filter(|(s, _)| !s.logged.load(Ordering::Acquire))
+                    .map(|(s, _)| (s.series_ref, &s.labels))
+                    .collect();
+                if !new.is_empty() {
+                    wal.log_series(&new).map_err(AppendError::Log)?;
+                    for (s, _) in &guards {
+                        s.logged.store(true, Ordering::Release);
+                    }
+                }
+                let samples: Vec<(SeriesRef, i64, f64)> = self
+                    .pending
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(_, v)| matches!(v, Verdict::Append | Verdict::OutOfOrderKeep))
+                    .map(|((s, t, v), _)| (s.series_ref, *t, *v))
+                    .collect();
+                if !samples.is_empty() {
+                    wal.log_samples(&samples).map_err(AppendError::Log)?;
+                }
+            }
+        }
+
+        // Apply.
+        let per_chunk = head.opts.samples_per_chunk.max(1);
+        let mut gi = 0;
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+        for (i, ((s, t, v), verdict)) in self.pending.iter().zip(&verdicts).enumerate() {
+            if i > 0 && self.pending[i - 1].0.series_ref != s.series_ref {
+                gi += 1;
+            }
+            let d = &mut guards[gi].1;
+            match verdict {
+                Verdict::Append => {
+                    if d.open.len() >= per_chunk {
+                        let full = std::mem::replace(&mut d.open, ChunkEncoder::new());
+                        d.sealed.push(full.seal());
+                    }
+                    d.open.append(*t, *v);
+                    d.last_t = *t;
+                    d.last_bits = v.to_bits();
+                }
+                Verdict::OutOfOrderKeep => {
+                    let pos = d.ooo.partition_point(|&(ot, _)| ot < *t);
+                    d.ooo.insert(pos, (*t, *v));
+                }
+                _ => continue,
+            }
+            min_t = min_t.min(*t);
+            max_t = max_t.max(*t);
+        }
+        drop(guards);
+        if min_t <= max_t {
+            head.note_time(min_t);
+            head.note_time(max_t);
+        }
+        let c = &head.counters;
+        c.samples_appended.fetch_add(stats.appended as u64, Ordering::Relaxed);
+        c.out_of_order_rejected.fetch_add(stats.out_of_order as u64, Ordering::Relaxed);
+        c.duplicate_rejected.fetch_add(stats.duplicate_timestamp as u64, Ordering::Relaxed);
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::index::MatchOp;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(pairs.iter().copied()).unwrap()
+    }
+
+    const STALE: u64 = 0x7ff0_0000_0000_0002;
+
+    #[test]
+    fn append_select_round_trip_across_chunks() {
+        let head = Head::new(HeadOptions { samples_per_chunk: 7, ..Default::default() }, None);
+        let a = labels(&[("__name__", "up"), ("job", "a")]);
+        let b = labels(&[("__name__", "up"), ("job", "b")]);
+        for i in 0..50 {
+            let mut app = head.appender();
+            app.append(&a, i * 15_000, i as f64);
+            app.append(&b, i * 15_000, f64::from_bits(STALE));
+            assert_eq!(app.commit().unwrap().appended, 2);
+        }
+        let sel = head.select(&[Matcher::equal("__name__", "up")], 15_000 * 10, 15_000 * 20);
+        assert_eq!(sel.len(), 2);
+        assert_eq!(sel[0].labels, a);
+        let got = sel[0].samples();
+        assert_eq!(got.len(), 11);
+        assert_eq!(got[0], (150_000, 10.0));
+        assert!(sel[1].samples().iter().all(|(_, v)| v.to_bits() == STALE));
+        assert_eq!(head.time_range(), Some((0, 49 * 15_000)));
+        let none = head.select(&[Matcher::new(MatchOp::Equal, "job", "c").unwrap()], 0, i64::MAX);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn out_of_order_rejected_unless_in_window() {
+        let head = Head::new(HeadOptions::default(), None);
+        let s = labels(&[("__name__", "x")]);
+        let mut app = head.appender();
+        app.append(&s, 10_000, 1.0);
+        app.append(&s, 5_000, 2.0);
+        app.append(&s, 10_000, 1.0);
+        app.append(&s, 10_000, 3.0);
+        let st = app.commit().unwrap();
+        assert_eq!(st, CommitStats { appended: 1, out_of_order: 1, duplicate_timestamp: 1, identical: 1 });
+
+        let head = Head::new(HeadOptions { out_of_order_window_ms: 60_000, ..Default::default() }, None);
+        let mut app = head.appender();
+        app.append(&s, 100_000, 1.0);
+        app.append(&s, 50_000, 2.0);
+        app.append(&s, 10_000, 3.0);
+        app.append(&s, 70_000, 4.0);
+        assert_eq!(app.commit().unwrap().out_of_order, 1);
+        let got = head.select(&[Matcher::equal("__name__", "x")], 0, i64::MAX)[0].samples();
+        assert_eq!(got, vec![(50_000, 2.0), (70_000, 4.0), (100_000, 1.0)]);
+    }
+
+    struct FailingLog;
+    impl HeadLog for FailingLog {
+        fn log_series(&self, _: &[(SeriesRef, &Labels)]) -> Result<(), LogError> {
+            Ok(())
+        }
+        fn log_samples(&self, _: &[(SeriesRef, i64, f64)]) -> Result<(), LogError> {
+            Err("disk full".into())
+        }
+    }
+
+    #[test]
+    fn failed_log_write_applies_nothing() {
+        let head = Head::new(HeadOptions::default(), Some(Box::new(FailingLog)));
+        let s = labels(&[("__name__", "x")]);
+        let mut app = head.appender();
+        app.append(&s, 1, 1.0);
+        let err = app.commit().unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert!(head.select(&[Matcher::equal("__name__", "x")], 0, i64::MAX).is_empty());
+        assert_eq!(head.time_range(), None);
+    }
+
+    #[test]
+    fn concurrent_appenders_and_queries() {
+        let head = Arc::new(Head::new(HeadOptions::default(), None));
+        let threads: Vec<_> = (0..4)
+            .map(|w| {
+                let head = head.clone();
+                std::thread::spawn(move || {
+                    let series: Vec<Labels> = (0..100)
+                        .map(|i| labels(&[("__name__", "m"), ("w", &w.to_string()), ("i", &i.to_string())]))
+                        .collect();
+                    for t in 0..200 {
+                        let mut app = head.appender();
+                        for s in &series {
+                            app.append(s, t, t as f64);
+                        }
+                        app.commit().unwrap();
+                        if t % 50 == 0 {
+                            let _ = head.select(&[Matcher::equal("__name__", "m")], 0, t);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let sel = head.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX);
+        assert_eq!(sel.len(), 400);
+        assert!(sel.iter().all(|s| s.samples().len() == 200));
+        assert!(sel.windows(2).all(|w| w[0].labels < w[1].labels));
+    }
+}
