@@ -7,6 +7,7 @@
 //! on start.
 
 pub mod chunk;
+pub mod head;
 pub mod index;
 pub mod labels;
 pub mod wal;
