@@ -7,6 +7,7 @@
 //! on start.
 
 pub mod chunk;
+pub mod db;
 pub mod head;
 pub mod index;
 pub mod labels;

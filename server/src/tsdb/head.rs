@@ -26,12 +26,13 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
 use super::index::{IndexStats, Matcher, MemIndex, SeriesRef};
 use super::labels::Labels;
+use super::wal::RefSample;
 
 /// Where committed batches are made durable before they become visible; the WAL in production.
 pub trait HeadLog: Send + Sync {
     /// Records new series before any samples that reference them.
     fn log_series(&self, series: &[(SeriesRef, &Labels)]) -> Result<(), LogError>;
-    fn log_samples(&self, samples: &[(SeriesRef, i64, f64)]) -> Result<(), LogError>;
+    fn log_samples(&self, samples: &[RefSample]) -> Result<(), LogError>;
 }
 
 /// A commit-log failure, kept as text plus its source so the head stays independent of the WAL.
@@ -220,12 +221,23 @@ impl Head {
     }
 
     /// Applies replayed samples without logging them again; out-of-order rules still apply.
-    pub fn restore_samples(&self, samples: &[(SeriesRef, i64, f64)]) -> Result<CommitStats, AppendError> {
+    /// Returns what was applied and how many samples named a series the log never defined
+    /// (possible only after damage was cut from the log); those are skipped.
+    pub fn restore_samples(&self, samples: &[RefSample]) -> (CommitStats, usize) {
         let mut app = self.appender();
-        for &(r, t, v) in samples {
-            app.append_ref(r, t, v)?;
+        let mut unknown = 0;
+        for s in samples {
+            if app.append_ref(s.series, s.t, s.v).is_err() {
+                unknown += 1;
+            }
         }
-        app.commit_inner(false)
+        // Without a log, commit cannot fail.
+        (app.commit_inner(false).unwrap_or_default(), unknown)
+    }
+
+    /// Installs the commit log once replay has rebuilt the head from it.
+    pub fn set_log(&mut self, log: Box<dyn HeadLog>) {
+        self.log = Some(log);
     }
 
     /// Series matching all matchers with their samples in `[mint, maxt]`, sorted by labels.
@@ -462,12 +474,12 @@ impl<'h> Appender<'h> {
                         s.logged.store(true, Ordering::Release);
                     }
                 }
-                let samples: Vec<(SeriesRef, i64, f64)> = self
+                let samples: Vec<RefSample> = self
                     .pending
                     .iter()
                     .zip(&verdicts)
                     .filter(|(_, v)| matches!(v, Verdict::Append | Verdict::OutOfOrderKeep))
-                    .map(|((s, t, v), _)| (s.series_ref, *t, *v))
+                    .map(|((s, t, v), _)| RefSample { series: s.series_ref, t: *t, v: *v })
                     .collect();
                 if !samples.is_empty() {
                     wal.log_samples(&samples).map_err(AppendError::Log)?;
@@ -578,7 +590,7 @@ mod tests {
         fn log_series(&self, _: &[(SeriesRef, &Labels)]) -> Result<(), LogError> {
             Ok(())
         }
-        fn log_samples(&self, _: &[(SeriesRef, i64, f64)]) -> Result<(), LogError> {
+        fn log_samples(&self, _: &[RefSample]) -> Result<(), LogError> {
             Err("disk full".into())
         }
     }
