@@ -11,7 +11,7 @@ pub mod telemetry;
 pub mod tsdb;
 pub mod web;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use app::model::StatusInfo;
@@ -19,6 +19,7 @@ use app::model::StatusInfo;
 use crate::cli::Flags;
 use crate::config::Config;
 use crate::telemetry::{Telemetry, BUILD};
+use crate::tsdb::db::{Db, DbError, DbOptions};
 use crate::web::{Readiness, UiBackend, WebState};
 
 /// Why the server could not start or stopped with an error.
@@ -30,10 +31,15 @@ pub enum RunError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot open the time-series database: {0}")]
+    Db(#[from] DbError),
+    #[error("opening the time-series database panicked")]
+    DbPanicked,
 }
 
-/// Everything the HTTP router needs, built from flags and configuration.
-pub fn build_state(flags: &Flags, config: Config) -> WebState {
+/// Everything the HTTP router needs, built from flags and configuration. `db` is filled once the
+/// database has opened.
+pub fn build_state(flags: &Flags, config: Config, db: Arc<OnceLock<Arc<Db>>>) -> WebState {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let status = StatusInfo {
         version: BUILD.version.to_string(),
@@ -48,7 +54,7 @@ pub fn build_state(flags: &Flags, config: Config) -> WebState {
     };
     WebState {
         leptos_options: web::leptos_options(flags.listen_address),
-        telemetry: Telemetry::new(now.as_secs_f64()),
+        telemetry: Telemetry::new(now.as_secs_f64(), db),
         readiness: Readiness::default(),
         backend: Arc::new(UiBackend { status, config: Arc::new(config) }),
     }
@@ -58,7 +64,8 @@ pub fn build_state(flags: &Flags, config: Config) -> WebState {
 pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     std::fs::create_dir_all(&flags.storage_path)
         .map_err(|source| RunError::Storage { path: flags.storage_path.display().to_string(), source })?;
-    let state = build_state(&flags, config);
+    let db_cell = Arc::new(OnceLock::new());
+    let state = build_state(&flags, config, db_cell.clone());
     let readiness = state.readiness.clone();
     let listener = tokio::net::TcpListener::bind(flags.listen_address)
         .await
@@ -66,9 +73,31 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     let local =
         listener.local_addr().map_err(|source| RunError::Listen { addr: flags.listen_address, source })?;
     let router = web::router(state);
-    readiness.set_ready();
     tracing::info!(address = %local, "Vigil is listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(RunError::Serve)?;
+    // Serve (health, UI, and /-/ready answering 503) while the WAL replays.
+    let server =
+        tokio::spawn(
+            async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await },
+        );
+
+    let dir = flags.storage_path.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, DbOptions::default()))
+        .await
+        .map_err(|_| RunError::DbPanicked)??;
+    let report = db.open_report();
+    tracing::info!(
+        series = db.head().series_count(),
+        samples = report.replay.samples,
+        corruptions = report.replay.corruptions.len(),
+        "time-series database open"
+    );
+    let _ = db_cell.set(Arc::new(db));
+    readiness.set_ready();
+
+    match server.await {
+        Ok(result) => result.map_err(RunError::Serve)?,
+        Err(e) => return Err(RunError::Serve(std::io::Error::other(e))),
+    }
     tracing::info!("Vigil stopped");
     Ok(())
 }

@@ -5,7 +5,10 @@
 //! CPU time, memory, file descriptors and start time from `/proc` at scrape time, under the
 //! metric names Prometheus's Go and Java clients use, so existing dashboards work unchanged.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use crate::tsdb::db::Db;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -63,7 +66,9 @@ pub const BUILD: BuildInfo = BuildInfo {
 };
 
 impl Telemetry {
-    pub fn new(start_time_secs: f64) -> Telemetry {
+    /// `db` is filled once the database has opened (after WAL replay); until then the
+    /// `vigil_tsdb_*` metrics are absent rather than zero.
+    pub fn new(start_time_secs: f64, db: Arc<OnceLock<Arc<Db>>>) -> Telemetry {
         let mut registry = Registry::default();
         let http_requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -95,6 +100,7 @@ impl Telemetry {
             build,
         );
         registry.register_collector(Box::new(ProcessCollector { start_time_secs }));
+        registry.register_collector(Box::new(TsdbCollector { db }));
         Telemetry { registry: Arc::new(registry), http_requests, http_duration }
     }
 
@@ -212,6 +218,78 @@ impl Collector for ProcessCollector {
     }
 }
 
+/// The `vigil_tsdb_*` metrics, read from the database's own counters at scrape time.
+#[derive(Debug)]
+struct TsdbCollector {
+    db: Arc<OnceLock<Arc<Db>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("dir", &self.dir()).finish_non_exhaustive()
+    }
+}
+
+impl Collector for TsdbCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(db) = self.db.get() else { return Ok(()) };
+        let head = db.head();
+        let c = &head.counters;
+        let wal = db.wal().stats();
+        let report = db.open_report();
+        gauge(&mut encoder, "vigil_tsdb_head_series", "Series in the head.", head.series_count() as f64)?;
+        let counters: [(&str, &str, u64); 8] = [
+            (
+                "vigil_tsdb_head_series_created",
+                "Series created in the head.",
+                c.series_created.load(Ordering::Relaxed),
+            ),
+            (
+                "vigil_tsdb_head_samples_appended",
+                "Samples appended to the head.",
+                c.samples_appended.load(Ordering::Relaxed),
+            ),
+            (
+                "vigil_tsdb_out_of_order_samples",
+                "Samples rejected for being older than their series' newest sample.",
+                c.out_of_order_rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "vigil_tsdb_duplicate_samples",
+                "Samples rejected for a different value at an existing timestamp.",
+                c.duplicate_rejected.load(Ordering::Relaxed),
+            ),
+            ("vigil_tsdb_wal_records_written", "Records written to the write-ahead log.", wal.records),
+            ("vigil_tsdb_wal_bytes_written", "Bytes written to the write-ahead log.", wal.bytes),
+            ("vigil_tsdb_wal_write_failures", "Failed writes to the write-ahead log.", wal.write_errors),
+            (
+                "vigil_tsdb_wal_corruptions",
+                "Damaged write-ahead log tails cut during replay at start-up.",
+                report.replay.corruptions.len() as u64,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let m = ConstCounter::new(value);
+            m.encode(encoder.encode_descriptor(name, help, None, m.metric_type())?)?;
+        }
+        if let Some((min, max)) = head.time_range() {
+            gauge(
+                &mut encoder,
+                "vigil_tsdb_head_min_time_seconds",
+                "Oldest sample time in the head.",
+                min as f64 / 1000.0,
+            )?;
+            gauge(
+                &mut encoder,
+                "vigil_tsdb_head_max_time_seconds",
+                "Newest sample time in the head.",
+                max as f64 / 1000.0,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> Result<(), std::fmt::Error> {
     let g = ConstGauge::new(value);
     g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
@@ -232,7 +310,7 @@ mod tests {
 
     #[test]
     fn exposition_has_process_build_and_http_metrics() {
-        let t = Telemetry::new(1_700_000_000.0);
+        let t = Telemetry::new(1_700_000_000.0, Arc::default());
         t.observe_request("/metrics", 200, 0.002);
         let text = t.encode().unwrap();
         for needle in [
@@ -248,5 +326,29 @@ mod tests {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+        assert!(!text.contains("vigil_tsdb_"), "no tsdb metrics before the database opens");
+    }
+
+    #[test]
+    fn tsdb_metrics_once_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), Default::default()).unwrap());
+        let mut app = db.appender();
+        let l = crate::tsdb::labels::Labels::new([("__name__", "x")]).unwrap();
+        app.append(&l, 1000, 1.0);
+        app.append(&l, 500, 1.0);
+        app.commit().unwrap();
+        let cell = Arc::new(OnceLock::new());
+        let _ = cell.set(db);
+        let text = Telemetry::new(0.0, cell).encode().unwrap();
+        for needle in [
+            "vigil_tsdb_head_series 1",
+            "vigil_tsdb_head_samples_appended_total 1",
+            "vigil_tsdb_out_of_order_samples_total 1",
+            "vigil_tsdb_wal_corruptions_total 0",
+            "vigil_tsdb_head_max_time_seconds 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
     }
 }
