@@ -748,6 +748,19 @@ impl MemIndex {
         before - self.all.len()
     }
 
+    /// Gives back the spare capacity postings lists keep for appends (up to half of a list
+    /// grown by doubling); worth calling after a bulk load such as WAL replay.
+    pub fn shrink_to_fit(&mut self) {
+        self.all.shrink_to_fit();
+        for values in self.postings.values_mut() {
+            for list in values.values_mut() {
+                if let PostingList::Many(v) = list {
+                    v.shrink_to_fit();
+                }
+            }
+        }
+    }
+
     /// Number of indexed series.
     pub fn series_count(&self) -> usize {
         self.all.len()
@@ -1300,6 +1313,10 @@ mod tests {
         assert_eq!(ix.series_count(), 5);
         assert_eq!(ix.postings("__name__", "m"), &[1, 2, 3]);
         assert_eq!(ix.postings("a", "2"), &[2]);
+        let before = ix.memory_bytes();
+        ix.shrink_to_fit();
+        assert!(ix.memory_bytes() <= before);
+        assert_eq!(ix.select(&[]), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]
