@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod scrape;
 pub mod telemetry;
 pub mod tsdb;
 pub mod web;
