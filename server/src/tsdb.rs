@@ -6,6 +6,7 @@
 //! sample the head accepts is first appended to the write-ahead log ([`wal`]), which is replayed
 //! on start.
 
+pub mod block;
 pub mod chunk;
 pub mod db;
 pub mod head;
