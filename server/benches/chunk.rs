@@ -12,7 +12,10 @@
 //!   shared by the whole target, in units of the value's last decimal place;
 //! - histograms: the family's count increment is spread over the buckets multinomially with the
 //!   exposed bucket proportions (so `_bucket`s stay cumulative); `_sum` adds increment × mean ×
-//!   U(0.8, 1.2) in binary floating point, as client libraries do, so sums are not decimals;
+//!   U(0.8, 1.2): in its own decimals when the exposed sum is a short decimal (byte sizes, the Go
+//!   runtime's nanosecond totals), else as whole-nanosecond observations added one by one (at
+//!   most 64 per scrape) in binary floating point, as client libraries do, which leaves no
+//!   short decimal;
 //! - summary quantiles move by a factor e^N(0, 0.1) (kept to whole nanoseconds) when their
 //!   family saw observations in that scrape;
 //! - gauges that look like configuration or are 0 stay constant; timestamp gauges advance 15 s
@@ -56,7 +59,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter (_total, _count)",
             Kind::Bucket => "histogram _bucket",
-            Kind::FloatSum => "_sum (binary float)",
+            Kind::FloatSum => "histogram/summary _sum",
             Kind::Quantile => "summary quantile",
             Kind::Gauge => "gauge (walk, timestamp)",
             Kind::Constant => "gauge (constant)",
@@ -111,13 +114,11 @@ struct Line {
 }
 
 /// Smallest k ≤ 9 with `value` = m / 10^k exactly, the decimals an exporter printed.
-fn decimals(v: f64) -> u32 {
-    (0..=9)
-        .find(|&k| {
-            let p = 10f64.powi(k as i32);
-            ((v * p).round() / p).to_bits() == v.to_bits()
-        })
-        .unwrap_or(9)
+fn decimals(v: f64) -> Option<u32> {
+    (0..=9).find(|&k| {
+        let p = 10f64.powi(k as i32);
+        ((v * p).round() / p).to_bits() == v.to_bits()
+    })
 }
 
 fn looks_constant(name: &str) -> bool {
@@ -259,6 +260,8 @@ struct Series {
     k: u32,
     m: i64,
     f: f64,
+    /// A `_sum` accumulated in binary floating point (its exposed value is no short decimal).
+    float: bool,
     /// Per-scrape mean increment in units (counters), walk step (gauges), or bucket share.
     rate: f64,
     timestamp_like: bool,
@@ -268,9 +271,10 @@ struct Series {
 
 impl Series {
     fn value(&self) -> f64 {
-        match self.kind {
-            Kind::FloatSum => self.f,
-            _ => self.m as f64 / 10f64.powi(self.k as i32),
+        if self.float {
+            self.f
+        } else {
+            self.m as f64 / 10f64.powi(self.k as i32)
         }
     }
 }
@@ -301,7 +305,8 @@ fn simulate(lines: &[Line], uptime: f64, jitter: Jitter, seed: u64) -> (Vec<i64>
             groups.push(Group { rate: 0.0, mean: 0.0, buckets: Vec::new(), increment: 0 });
             groups.len() - 1
         });
-        let k = if l.kind == Kind::FloatSum { 0 } else { decimals(l.value) };
+        let float = l.kind == Kind::FloatSum && decimals(l.value).is_none();
+        let k = decimals(l.value).unwrap_or(9);
         let unit = 10f64.powi(-(k as i32));
         let m = (l.value / unit).round() as i64;
         let timestamp_like =
@@ -325,6 +330,7 @@ fn simulate(lines: &[Line], uptime: f64, jitter: Jitter, seed: u64) -> (Vec<i64>
             k,
             m,
             f: l.value,
+            float,
             rate,
             timestamp_like,
             family_count,
@@ -374,7 +380,17 @@ fn simulate(lines: &[Line], uptime: f64, jitter: Jitter, seed: u64) -> (Vec<i64>
                 Kind::Counter if s.family_count => s.m += g.increment as i64 * 10i64.pow(s.k),
                 Kind::Counter => s.m += poisson(&mut rng, s.rate * load) as i64,
                 Kind::FloatSum if g.increment > 0 => {
-                    s.f += g.increment as f64 * g.mean * rng.random_range(0.8..1.2);
+                    let inc = g.increment as f64 * g.mean * rng.random_range(0.8..1.2);
+                    if s.float {
+                        // Observations are whole nanoseconds, added one by one in binary floating
+                        // point (in at most 64 parts, to bound the simulation's time).
+                        let parts = g.increment.min(64);
+                        for _ in 0..parts {
+                            s.f += (inc / parts as f64 * rng.random_range(0.5..1.5) * 1e9).round() / 1e9;
+                        }
+                    } else {
+                        s.m += (inc * 10f64.powi(s.k as i32)).round() as i64;
+                    }
                 }
                 Kind::Quantile if g.increment > 0 => {
                     s.m = ((s.m as f64) * (0.1 * normal(&mut rng)).exp()).round().max(1.0) as i64;

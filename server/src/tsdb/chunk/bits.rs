@@ -18,11 +18,6 @@ impl BitWriter {
         BitWriter { buf, free: 0 }
     }
 
-    pub(super) fn clear(&mut self) {
-        self.buf.clear();
-        self.free = 0;
-    }
-
     pub(super) fn into_vec(self) -> Vec<u8> {
         self.buf
     }
@@ -34,10 +29,6 @@ impl BitWriter {
     /// Bits written so far, counted from the start of the vector.
     pub(super) fn bit_len(&self) -> usize {
         self.buf.len() * 8 - self.free as usize
-    }
-
-    pub(super) fn byte_len(&self) -> usize {
-        self.buf.len()
     }
 
     /// Writes the low `n` bits of `v` (n ≤ 64); higher bits of `v` are ignored.
@@ -87,6 +78,29 @@ impl BitWriter {
     pub(super) fn extend(&mut self, bytes: &[u8]) {
         self.align();
         self.buf.extend_from_slice(bytes);
+    }
+}
+
+/// Where encoders put bits: a [`BitWriter`], or a [`BitCount`] to size an encoding without
+/// writing it.
+pub(super) trait BitSink {
+    fn write(&mut self, v: u64, n: u32);
+}
+
+impl BitSink for BitWriter {
+    #[inline]
+    fn write(&mut self, v: u64, n: u32) {
+        BitWriter::write(self, v, n)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct BitCount(pub(super) usize);
+
+impl BitSink for BitCount {
+    #[inline]
+    fn write(&mut self, _v: u64, n: u32) {
+        self.0 += n.min(64) as usize;
     }
 }
 

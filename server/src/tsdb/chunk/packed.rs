@@ -14,7 +14,7 @@
 //! random walks) or deltas-of-deltas (steady rates). Gorilla XOR of the values remains the
 //! fallback when it is smaller.
 
-use super::bits::{read_uvarint, read_varint, uvarint_len, zigzag, BitCursor, BitWriter};
+use super::bits::{read_uvarint, read_varint, uvarint_len, zigzag, BitCount, BitCursor, BitWriter};
 use super::pfor;
 use super::xor::{XorValueDecoder, XorValueEncoder, XorValues};
 use super::{TimestampCoding, ValueCoding, ValueSource};
@@ -118,7 +118,12 @@ pub(super) struct Scratch {
     vdd: Vec<i64>,
     sort: Vec<i64>,
     patches: Vec<(u32, u64)>,
-    xor: BitWriter,
+}
+
+/// Max − min, exactly.
+fn spread(xs: &[i64]) -> i128 {
+    let (min, max) = xs.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    i128::from(max) - i128::from(min)
 }
 
 /// `D` of the grid coding, derived from the header's first and last timestamps.
@@ -181,18 +186,24 @@ pub(super) fn encode(
     deltas(&s.vd, &mut s.vdd);
     let d1 = s.vd.first().copied().unwrap_or(0);
     let delta_plan = (!s.vd.is_empty()).then(|| pfor::plan(&s.vd, &mut s.sort));
-    let dod_plan = (!s.vdd.is_empty()).then(|| pfor::plan(&s.vdd, &mut s.sort));
+    // Deltas-of-deltas only pay when they spread less than the deltas (a steady rate); planning
+    // them otherwise would cost sealing time for nothing.
+    let dod_plan =
+        (!s.vdd.is_empty() && spread(&s.vdd) < spread(&s.vd)).then(|| pfor::plan(&s.vdd, &mut s.sort));
     let delta_bytes = fixed + delta_plan.map_or(0, |p| p.bytes);
-    let dod_bytes =
-        fixed + if n >= 2 { uvarint_len(zigzag(d1)) } else { 0 } + dod_plan.map_or(0, |p| p.bytes);
+    let dod_bytes = match dod_plan {
+        Some(p) => fixed + uvarint_len(zigzag(d1)) + p.bytes,
+        None if n == 2 => fixed + uvarint_len(zigzag(d1)),
+        None => usize::MAX,
+    };
     let dod = dod_bytes < delta_bytes;
 
-    s.xor.clear();
+    let mut xor_bits = BitCount::default();
     let mut enc = XorValueEncoder::default();
     for &v in vs {
-        enc.encode(v, &mut s.xor);
+        enc.encode(v, &mut xor_bits);
     }
-    let use_xor = s.xor.byte_len() < delta_bytes.min(dod_bytes);
+    let use_xor = xor_bits.0.div_ceil(8) < delta_bytes.min(dod_bytes);
 
     let source = scale.unwrap_or(RAW_BITS);
     let transform: u8 = match (use_xor, dod) {
@@ -207,7 +218,11 @@ pub(super) fn encode(
     }
     let tsc = if grid { TimestampCoding::Grid } else { TimestampCoding::Delta };
     if use_xor {
-        out.extend(s.xor.bytes());
+        let mut enc = XorValueEncoder::default();
+        for &v in vs {
+            enc.encode(v, out);
+        }
+        out.align();
         return (tsc, ValueCoding::Xor);
     }
 
@@ -269,25 +284,38 @@ enum Values<'a> {
     Int {
         deltas: Option<pfor::Reader<'a>>,
         dod: bool,
+        /// The integer before the next one to decode (m₀ before the first: its delta is 0).
         m: i64,
+        /// The last delta (delta-of-delta only).
         d: i64,
+        /// m₁ − m₀, stored outside the block (delta-of-delta only).
+        d1: i64,
         /// 10ᵏ for decimals; `None` for raw bits.
         divisor: Option<f64>,
         patches: Patches<'a>,
     },
 }
 
+/// Samples decoded per batch: each stream is decoded in a tight loop over a batch, which is
+/// much faster than interleaving the streams sample by sample.
+const BATCH: usize = 32;
+
 #[derive(Clone, Debug)]
 pub(super) struct PackedIter<'a> {
     n: u32,
+    /// Samples decoded into batches so far.
     i: u32,
     max: i64,
+    /// The timestamp before the next one to decode; with the grid, the grid point before it.
     t: i64,
     grid: bool,
     step: i64,
-    g: i64,
     ts: Option<pfor::Reader<'a>>,
     values: Values<'a>,
+    batch_t: [i64; BATCH],
+    batch_v: [f64; BATCH],
+    pos: usize,
+    len: usize,
 }
 
 impl<'a> PackedIter<'a> {
@@ -374,74 +402,141 @@ impl<'a> PackedIter<'a> {
                     None => ValueSource::Bits,
                 };
                 let vc = if dod { ValueCoding::DeltaOfDelta(src) } else { ValueCoding::Delta(src) };
-                (Values::Int { deltas, dod, m: m0, d: d1, divisor, patches }, vc)
+                (Values::Int { deltas, dod, m: m0, d: 0, d1, divisor, patches }, vc)
             }
             _ => return Err("unknown value transform"),
         };
         let step = grid_step(min, max, n);
-        let it = PackedIter { n, i: 0, max, t: min, grid, step, g: min, ts, values };
+        // The first sample decodes like the others, from an offset of 0 after this start.
+        let t = if grid { min.wrapping_sub(step) } else { min };
+        let it = PackedIter {
+            n,
+            i: 0,
+            max,
+            t,
+            grid,
+            step,
+            ts,
+            values,
+            batch_t: [0; BATCH],
+            batch_v: [0.0; BATCH],
+            pos: 0,
+            len: 0,
+        };
         Ok((it, tsc, vc))
     }
 
     pub(super) fn remaining(&self) -> u32 {
-        self.n - self.i
+        self.n - self.i + (self.len - self.pos) as u32
     }
 
     #[inline(always)]
     pub(super) fn next_sample(&mut self) -> Option<Result<(i64, f64), ()>> {
-        if self.i >= self.n {
-            return None;
-        }
-        let i = self.i;
-        if i > 0 {
-            let Some(x) = self.ts.as_mut().and_then(|r| r.next()) else {
-                return Some(self.fail());
-            };
-            if self.grid {
-                self.g = self.g.wrapping_add(self.step);
-                self.t = self.g.wrapping_add(x);
-            } else {
-                self.t = self.t.wrapping_add(x);
+        if self.pos == self.len {
+            if self.i >= self.n {
+                return None;
+            }
+            if self.refill().is_err() {
+                self.i = self.n;
+                return Some(Err(()));
             }
         }
-        let v = match &mut self.values {
-            Values::Xor(x) => match x.next_value() {
-                Some(b) => f64::from_bits(b),
-                None => return Some(self.fail()),
-            },
-            Values::Int { deltas, dod, m, d, divisor, patches } => {
-                if i > 0 {
-                    if *dod && i == 1 {
-                        *m = m.wrapping_add(*d);
-                    } else {
-                        let Some(x) = deltas.as_mut().and_then(|r| r.next()) else {
-                            return Some(self.fail());
-                        };
-                        if *dod {
-                            *d = d.wrapping_add(x);
-                            *m = m.wrapping_add(*d);
-                        } else {
-                            *m = m.wrapping_add(x);
+        let j = self.pos;
+        self.pos += 1;
+        Some(Ok((self.batch_t[j], self.batch_v[j])))
+    }
+
+    /// Decodes the next batch; `Err` on malformed streams.
+    fn refill(&mut self) -> Result<(), ()> {
+        let first = self.i as usize;
+        let k = (self.n as usize - first).min(BATCH);
+        let mut xs = [0i64; BATCH];
+
+        // Timestamps: offsets (grid) or deltas, the first sample's being 0 by construction.
+        let skip = usize::from(first == 0);
+        if let Some(r) = self.ts.as_mut() {
+            r.fill(&mut xs[skip..k]).ok_or(())?;
+        }
+        let mut t = self.t;
+        if self.grid {
+            let step = self.step;
+            for (out, &x) in self.batch_t[..k].iter_mut().zip(&xs[..k]) {
+                t = t.wrapping_add(step);
+                *out = t.wrapping_add(x);
+            }
+        } else {
+            for (out, &x) in self.batch_t[..k].iter_mut().zip(&xs[..k]) {
+                t = t.wrapping_add(x);
+                *out = t;
+            }
+        }
+        self.t = t;
+
+        match &mut self.values {
+            Values::Xor(x) => {
+                for out in &mut self.batch_v[..k] {
+                    *out = f64::from_bits(x.next_value().ok_or(())?);
+                }
+            }
+            Values::Int { deltas, dod, m, d, d1, divisor, patches } => {
+                // The first value's delta is 0; with deltas-of-deltas the second's comes from
+                // the header, so the block starts one sample later.
+                let mut ys = [0i64; BATCH];
+                let header: usize = if *dod { 2 } else { 1 };
+                let skip = header.saturating_sub(first).min(k);
+                if *dod && first <= 1 && k > 1 - first {
+                    ys[1 - first] = *d1;
+                }
+                if let Some(r) = deltas.as_mut() {
+                    r.fill(&mut ys[skip..k]).ok_or(())?;
+                }
+                let mut acc = *m;
+                if *dod {
+                    let mut dd = *d;
+                    for y in &mut ys[..k] {
+                        dd = dd.wrapping_add(*y);
+                        acc = acc.wrapping_add(dd);
+                        *y = acc;
+                    }
+                    *d = dd;
+                } else {
+                    for y in &mut ys[..k] {
+                        acc = acc.wrapping_add(*y);
+                        *y = acc;
+                    }
+                }
+                *m = acc;
+                match divisor {
+                    Some(p) => {
+                        let p = *p;
+                        for (out, &y) in self.batch_v[..k].iter_mut().zip(&ys[..k]) {
+                            *out = y as f64 / p;
+                        }
+                        let end = (first + k) as u32;
+                        while patches.next < end {
+                            let at = (patches.next - first as u32) as usize;
+                            let raw = f64::from_bits(patches.take());
+                            if let Some(out) = self.batch_v.get_mut(at) {
+                                *out = raw;
+                            }
+                        }
+                    }
+                    None => {
+                        for (out, &y) in self.batch_v[..k].iter_mut().zip(&ys[..k]) {
+                            *out = f64::from_bits(y as u64);
                         }
                     }
                 }
-                match divisor {
-                    Some(_) if patches.next == i => f64::from_bits(patches.take()),
-                    Some(p) => *m as f64 / *p,
-                    None => f64::from_bits(*m as u64),
-                }
             }
-        };
-        self.i += 1;
-        if self.i == self.n && self.t != self.max {
-            return Some(self.fail());
         }
-        Some(Ok((self.t, v)))
-    }
 
-    fn fail(&mut self) -> Result<(i64, f64), ()> {
-        self.i = self.n;
-        Err(())
+        self.i += k as u32;
+        if self.i == self.n && self.batch_t[k - 1] != self.max {
+            return Err(());
+        }
+        self.pos = 0;
+        self.len = k;
+        Ok(())
     }
 }
 

@@ -9,9 +9,9 @@
 //!
 //! ```text
 //! varint   r            zigzag LEB128
-//! u8       w            slot width, 0..=64
-//! uvarint  e            number of exceptions, ≤ count
-//! u8       we           only if e > 0: exception width, 0..=64
+//! u8       w | x << 7   slot width w, 0..=64; x = 1 if there are exceptions
+//! uvarint  e            only if x: number of exceptions, 1..=count
+//! u8       we           only if x: exception width, 0..=64
 //! bits     e × (index: wi bits, zigzag(x): we bits)   wi = bits needed for count−1; indexes ascend
 //! bits     (count − e) × (x − r: w bits)              the non-exceptions in order
 //! pad      zero bits to the next byte
@@ -33,8 +33,13 @@ pub(super) struct Plan {
 }
 
 fn header_len(r: i64, exceptions: u32) -> usize {
-    uvarint_len(zigzag(r)) + 1 + uvarint_len(u64::from(exceptions)) + usize::from(exceptions > 0)
+    let exc = if exceptions > 0 { uvarint_len(u64::from(exceptions)) + 1 } else { 0 };
+    uvarint_len(zigzag(r)) + 1 + exc
 }
+
+/// Below this many bits of spread, exceptions cannot pay for their index and the minimum is
+/// the only reference worth trying, which spares finding quantiles.
+const NARROW_BITS: u32 = 3;
 
 fn index_width(count: usize) -> u32 {
     bit_len(count.saturating_sub(1) as u64)
@@ -44,17 +49,29 @@ fn index_width(count: usize) -> u32 {
 pub(super) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
     let count = xs.len();
     let wi = index_width(count);
-    scratch.clear();
-    scratch.extend_from_slice(xs);
-    scratch.sort_unstable();
     let mut best = Plan { r: 0, w: 64, exceptions: 0, we: 0, bytes: usize::MAX };
-    let Some(&min) = scratch.first() else {
+    let (Some(&min), Some(&max)) = (xs.iter().min(), xs.iter().max()) else {
         return Plan { bytes: header_len(0, 0), ..best };
     };
     // References below the minimum never help; a few low quantiles let low outliers (a counter
     // reset, an early scrape) become exceptions instead of widening every slot.
-    let quantile = |q: usize| scratch.get(count / q).copied().unwrap_or(min);
-    let candidates = [min, quantile(32), quantile(8), quantile(4), quantile(2)];
+    let mut candidates = [min; 5];
+    if bit_len(max.wrapping_sub(min) as u64) > NARROW_BITS {
+        scratch.clear();
+        scratch.extend_from_slice(xs);
+        // Each selection leaves the smaller values in front, so the next one looks only there.
+        let mut upto = count;
+        for (slot, q) in [(4, 2), (3, 4), (2, 8), (1, 32)] {
+            let k = count / q;
+            if k == 0 || k >= upto {
+                continue;
+            }
+            if let Some(part) = scratch.get_mut(..upto) {
+                candidates[slot] = *part.select_nth_unstable(k).1;
+            }
+            upto = k;
+        }
+    }
     let mut tried = [i64::MIN; 5];
     for (ci, &r) in candidates.iter().enumerate() {
         if tried[..ci].contains(&r) {
@@ -101,9 +118,9 @@ fn is_exception(x: i64, r: i64, w: u32) -> bool {
 /// Appends the block for `xs` as planned by [`plan`].
 pub(super) fn write(xs: &[i64], p: &Plan, out: &mut BitWriter) {
     out.push_varint(p.r);
-    out.push_byte(p.w as u8);
-    out.push_uvarint(u64::from(p.exceptions));
+    out.push_byte(p.w as u8 | u8::from(p.exceptions > 0) << 7);
     if p.exceptions > 0 {
+        out.push_uvarint(u64::from(p.exceptions));
         out.push_byte(p.we as u8);
         let wi = index_width(xs.len());
         for (i, &x) in xs.iter().enumerate() {
@@ -141,22 +158,22 @@ impl<'a> Reader<'a> {
     /// Parses the block of `count` values at `*pos`, advancing `*pos` past it.
     pub(super) fn parse(data: &'a [u8], pos: &mut usize, count: usize) -> Result<Self, &'static str> {
         let r = read_varint(data, pos).ok_or("truncated block reference")?;
-        let w = u32::from(*data.get(*pos).ok_or("truncated block width")?);
+        let wx = *data.get(*pos).ok_or("truncated block width")?;
         *pos += 1;
-        let exceptions = read_uvarint(data, pos).ok_or("truncated exception count")?;
+        let w = u32::from(wx & 0x7f);
         if w > 64 {
             return Err("slot width over 64");
         }
-        if exceptions > count as u64 {
-            return Err("more exceptions than values");
-        }
-        let exceptions = exceptions as u32;
-        let we = if exceptions > 0 {
+        let (exceptions, we) = if wx & 0x80 != 0 {
+            let e = read_uvarint(data, pos).ok_or("truncated exception count")?;
+            if e == 0 || e > count as u64 {
+                return Err("exception count out of range");
+            }
             let we = u32::from(*data.get(*pos).ok_or("truncated exception width")?);
             *pos += 1;
-            we
+            (e as u32, we)
         } else {
-            0
+            (0, 0)
         };
         if we > 64 {
             return Err("exception width over 64");
@@ -180,6 +197,36 @@ impl<'a> Reader<'a> {
             return Err("exception index out of range");
         }
         Ok(Reader { slots, exc, r, w, we, wi, exc_left: exceptions, next_exc, i: 0, count })
+    }
+
+    /// Decodes the next `out.len()` values; `None` once exception indexes turn out not to
+    /// ascend.
+    #[inline]
+    pub(super) fn fill(&mut self, out: &mut [i64]) -> Option<()> {
+        let mut j = 0;
+        while j < out.len() {
+            if self.i == self.next_exc {
+                out[j] = self.next()?;
+                j += 1;
+                continue;
+            }
+            // A run of slots up to the next exception, in a tight loop.
+            let run = (out.len() - j).min(self.next_exc - self.i);
+            let end = j + run;
+            let (r, w) = (self.r, self.w);
+            if let Some(dst) = out.get_mut(j..end) {
+                if w == 0 {
+                    dst.fill(r);
+                } else {
+                    for o in dst {
+                        *o = r.wrapping_add(self.slots.read(w) as i64);
+                    }
+                }
+            }
+            self.i += run;
+            j = end;
+        }
+        Some(())
     }
 
     /// The next value; `None` once exception indexes turn out not to ascend.
@@ -253,8 +300,8 @@ mod tests {
     fn constant_block_has_no_bits() {
         let p = round_trip(&[15000; 119]);
         assert_eq!((p.w, p.exceptions), (0, 0));
-        // varint 15000 (3 bytes), width, exception count.
-        assert_eq!(p.bytes, 5);
+        // varint 15000 (3 bytes) and the width.
+        assert_eq!(p.bytes, 4);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! the meaningful bits within the previous leading/trailing-zero window, or `11` + 5 bits of
 //! leading zeros (capped at 31) + 6 bits of meaningful-bit count (64 written as 0) + the bits.
 
-use super::bits::{BitCursor, BitWriter};
+use super::bits::{BitCursor, BitSink, BitWriter};
 
 /// Marks "no window yet" in [`XorValueEncoder`], as Prometheus does with 0xff.
 const NO_WINDOW: u8 = 0xff;
@@ -36,7 +36,7 @@ impl Default for XorValueEncoder {
 
 impl XorValueEncoder {
     #[inline]
-    pub(super) fn encode(&mut self, v: u64, w: &mut BitWriter) {
+    pub(super) fn encode(&mut self, v: u64, w: &mut impl BitSink) {
         if !self.started {
             self.started = true;
             self.prev = v;
@@ -46,7 +46,7 @@ impl XorValueEncoder {
         let x = v ^ self.prev;
         self.prev = v;
         if x == 0 {
-            w.write_bit(false);
+            w.write(0, 1);
             return;
         }
         let leading = (x.leading_zeros() as u8).min(31);
