@@ -4,8 +4,9 @@
 //! [`Matcher`] is one PromQL matcher (`=`, `!=`, `=~`, `!~`) with Prometheus semantics: an absent
 //! label matches as the empty string, and regexes are fully anchored and let `.` match newlines
 //! (`^(?s:…)$`, as Prometheus compiles them). Common regex shapes — literal alternations `a|b|c`,
-//! prefixes `foo.*`, `.*` and `.+` — are recognised when the matcher is built and answered
-//! without the regex engine, both per value and as key lookups or range scans in the index.
+//! `foo.*`, `.*foo`, `.*foo.*`, `.*` and `.+` — are recognised when the matcher is built and
+//! answered without the regex engine, per value and, for alternations and prefixes, as key
+//! lookups or range scans in the index.
 //!
 //! [`MemIndex`] maps label name → value → sorted series refs (the postings), plus the sorted list
 //! of every series. Names and values are stored once each, as keys of ordered maps, however many
@@ -17,7 +18,9 @@
 //! match the empty string keeps series without the label, so it instead removes the postings of
 //! its non-matching values (subtraction); with no narrowing matcher, subtraction starts from all
 //! series. The smallest narrowing union is built first and the other lists are only probed
-//! against it by galloping search, so a selective matcher bounds the work of the others.
+//! against it by galloping search, so a selective matcher bounds the work of the others. Since
+//! the head numbers series consecutively, refs are dense, and unions or filters over many lists
+//! switch to a bitmap over the candidates' range when a cost estimate says it is cheaper.
 //! Locking is the caller's: reads take `&self`, writes `&mut self`.
 
 use std::cmp::Ordering;
@@ -227,26 +230,7 @@ impl Pattern {
 /// Characters with a meaning in regex syntax outside classes (and the ones `regex` reserves),
 /// which a literal must escape; all of them may be escaped.
 fn is_meta(c: char) -> bool {
-    matches!(
-        c,
-        '\\' | '.'
-            | '+'
-            | '*'
-            | '?'
-            | '('
-            | ')'
-            | '|'
-            | '['
-            | ']'
-            | '{'
-            | '}'
-            | '^'
-            | '$'
-            | '#'
-            | '&'
-            | '-'
-            | '~'
-    )
+    r"\.+*?()|[]{}^$#&-~".contains(c)
 }
 
 /// Recognises `.*`, `.+`, literals, literal alternations, `literal.*`, `.*literal` and
@@ -312,8 +296,8 @@ fn literal(re: &str) -> Option<String> {
 }
 
 /// The literal text every match of `value` starts with (possibly empty). Conservative: any `|`
-/// anywhere gives the empty prefix, and a quantifier that can drop the last literal character
-/// removes it from the prefix.
+/// anywhere gives the empty prefix, and a quantifier after the last literal character removes
+/// it from the prefix — even `+`, which another quantifier can make optional (`a+*`).
 fn literal_prefix(value: &str) -> String {
     let mut prefix = String::new();
     if value.contains('|') {
@@ -326,7 +310,7 @@ fn literal_prefix(value: &str) -> String {
                 Some(e) if is_meta(e) => prefix.push(e),
                 _ => break,
             },
-            '?' | '*' | '{' => {
+            '?' | '*' | '{' | '+' => {
                 prefix.pop();
                 break;
             }
@@ -1127,7 +1111,8 @@ mod tests {
             ("foo.+", "regex foo"),
             ("fo?o.*", "regex f"),
             ("ab*", "regex a"),
-            ("ab+c", "regex ab"),
+            ("ab+c", "regex a"),
+            ("-+*", "regex "),
             ("a\\d", "regex a"),
             ("a|b.*", "regex "),
             ("(?i)abc", "regex "),
@@ -1167,7 +1152,19 @@ mod tests {
         .prop_map(|v| v.concat())
     }
 
+    #[test]
+    fn stacked_quantifiers_keep_prefixes_sound() {
+        for value in ["-+*", "a+?", "a+??", "ab+*c", "ab+{0}", "ab*+"] {
+            let ours = m("x", Re, value);
+            let reference = Regex::new(&format!("^(?s:{value})$")).unwrap();
+            for probe in ["", "a", "ab", "abc", "ac", "c", "-", "--", "abbb"] {
+                assert_eq!(ours.matches(probe), reference.is_match(probe), "{value:?} on {probe:?}");
+            }
+        }
+    }
+
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
         #[test]
         fn fast_paths_agree_with_regex(
             pieces in prop::collection::vec(regex_piece(), 0..6),
