@@ -28,7 +28,7 @@ const STALE: u64 = 0x7ff0_0000_0000_0002;
 /// extreme timestamps. (Small batches keep the test fast: the child's per-batch syscalls bound
 /// how much data the parent must replay.)
 fn batch(seq: u64) -> Vec<RefSample> {
-    let n = if seq % 16 == 0 { 2000 + seq % 1000 } else { 10 + (seq * 7919) % 200 };
+    let n = if seq.is_multiple_of(16) { 2000 + seq % 1000 } else { 10 + (seq * 7919) % 200 };
     (0..n)
         .map(|i| {
             let h = (seq << 32 | i).wrapping_mul(0x9e37_79b9_7f4a_7c15);

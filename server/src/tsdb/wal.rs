@@ -50,9 +50,14 @@
 //! An append is acknowledged when its `pwrite(2)` has returned: the bytes are in the kernel's
 //! page cache, so they survive the process being killed (even SIGKILL or a panic). Surviving
 //! power loss or a kernel crash needs fsync, governed by [`FsyncPolicy`]: `Always` fsyncs each
-//! record before returning; `Interval` (default, as Prometheus) fsyncs when a segment is
-//! finished and when an append or [`Wal::sync_if_due`] finds the interval elapsed, so at most
-//! that much acknowledged data is at risk; `Never` leaves it to the kernel.
+//! record before returning; `Interval` (the default) fsyncs when a segment is finished, as
+//! Prometheus does, and also when an append or [`Wal::sync_if_due`] finds the interval elapsed,
+//! so at most that much acknowledged data is at risk; `Never` leaves it to the kernel. A
+//! failed fsync is returned as an error; as with any Linux program, retrying it later does not
+//! prove the earlier data reached the disk.
+//!
+//! The WAL does not lock its directory: the owner of the data directory must make sure only
+//! one process opens it.
 //!
 //! # Damage
 //!
@@ -415,11 +420,14 @@ impl Wal {
         w.first..=w.segment
     }
 
-    /// Starts a new segment now, so everything logged so far sits in segments a checkpoint or
-    /// truncation can take. Returns the number of the new segment.
+    /// Makes sure everything logged so far sits in segments a checkpoint or truncation can
+    /// take: starts a new segment unless the current one is still empty. Returns the number of
+    /// the segment now being written.
     pub fn roll(&self) -> Result<u32, WalError> {
         let mut w = self.writer.lock();
-        w.roll(&self.dir, &self.opts)?;
+        if w.len > 0 {
+            w.roll(&self.dir, &self.opts)?;
+        }
         Ok(w.segment)
     }
 

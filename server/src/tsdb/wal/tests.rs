@@ -437,6 +437,8 @@ fn roll_starts_a_new_segment() {
     let (wal, _, _) = open(tmp.path(), WalOptions::default());
     log(&wal, &batch(1, 1));
     assert_eq!(wal.roll().unwrap(), 2);
+    // Nothing logged since: no new, empty segment.
+    assert_eq!(wal.roll().unwrap(), 2);
     log(&wal, &batch(2, 1));
     assert_eq!(wal.segments(), 1..=2);
     drop(wal);
