@@ -46,6 +46,9 @@ pub enum AppendError {
     Log(#[source] LogError),
 }
 
+/// Two hours, as Prometheus.
+pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 3600 * 1000;
+
 #[derive(Debug, Clone)]
 pub struct HeadOptions {
     /// How far behind a series' newest sample an older sample is still accepted, in ms.
@@ -54,11 +57,18 @@ pub struct HeadOptions {
     pub samples_per_chunk: usize,
     /// Lock stripes; a power of two.
     pub stripes: usize,
+    /// Chunks are cut at multiples of this (ms), so a block of this range takes whole chunks.
+    pub block_range_ms: i64,
 }
 
 impl Default for HeadOptions {
     fn default() -> Self {
-        HeadOptions { out_of_order_window_ms: 0, samples_per_chunk: TARGET_SAMPLES_PER_CHUNK, stripes: 1024 }
+        HeadOptions {
+            out_of_order_window_ms: 0,
+            samples_per_chunk: TARGET_SAMPLES_PER_CHUNK,
+            stripes: 1024,
+            block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+        }
     }
 }
 
@@ -72,6 +82,8 @@ pub struct CommitStats {
     pub duplicate_timestamp: usize,
     /// Identical samples sent again (ignored, as Prometheus does).
     pub identical: usize,
+    /// Older than the head's lower bound: that time range is already persisted in a block.
+    pub out_of_bounds: usize,
 }
 
 /// Counters for `vigil_tsdb_*` metrics.
@@ -80,7 +92,9 @@ pub struct HeadCounters {
     pub samples_appended: AtomicU64,
     pub out_of_order_rejected: AtomicU64,
     pub duplicate_rejected: AtomicU64,
+    pub out_of_bounds_rejected: AtomicU64,
     pub series_created: AtomicU64,
+    pub series_removed: AtomicU64,
 }
 
 /// One series in the head.
@@ -100,6 +114,9 @@ struct SeriesData {
     last_bits: u64,
     /// Out-of-order samples, sorted by time; allocated only when used.
     ooo: Vec<(i64, f64)>,
+    /// Set (under the lock) when truncation drops the series from the head; a commit that still
+    /// holds it re-resolves the series by labels instead of writing into a detached series.
+    removed: bool,
 }
 
 impl SeriesData {
@@ -110,6 +127,7 @@ impl SeriesData {
             last_t: i64::MIN,
             last_bits: 0,
             ooo: Vec::new(),
+            removed: false,
         }
     }
 }
@@ -127,6 +145,8 @@ pub struct Head {
     next_ref: AtomicU64,
     min_time: AtomicI64,
     max_time: AtomicI64,
+    /// Samples before this are refused: their time range is already in a block.
+    min_valid_time: AtomicI64,
     opts: HeadOptions,
     log: Option<Box<dyn HeadLog>>,
     pub counters: HeadCounters,
@@ -142,6 +162,7 @@ impl Head {
             next_ref: AtomicU64::new(1),
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(i64::MIN),
             opts,
             log,
             counters: HeadCounters::default(),
@@ -160,6 +181,79 @@ impl Head {
     pub fn time_range(&self) -> Option<(i64, i64)> {
         let (min, max) = (self.min_time.load(Ordering::Acquire), self.max_time.load(Ordering::Acquire));
         (min <= max).then_some((min, max))
+    }
+
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    pub fn min_valid_time(&self) -> i64 {
+        self.min_valid_time.load(Ordering::Acquire)
+    }
+
+    /// Refuses samples before `t` from now on (never moves backwards).
+    pub fn set_min_valid_time(&self, t: i64) {
+        self.min_valid_time.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Every series, sorted by labels.
+    pub fn series_sorted(&self) -> Vec<Arc<MemSeries>> {
+        let refs = self.index.read().all_series().to_vec();
+        let mut all: Vec<Arc<MemSeries>> = refs.into_iter().filter_map(|r| self.series_by_ref(r)).collect();
+        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        all
+    }
+
+    /// Drops every sample before `before` (persisted in a block by now) and the series left
+    /// without samples. Returns how many series were removed.
+    pub fn truncate(&self, before: i64) -> usize {
+        self.set_min_valid_time(before);
+        let refs = self.index.read().all_series().to_vec();
+        let mut removed = Vec::new();
+        let mut min_left = i64::MAX;
+        for r in refs {
+            let Some(series) = self.series_by_ref(r) else { continue };
+            let mut d = series.data.lock();
+            d.sealed.retain(|c| c.max_time() >= before);
+            d.ooo.retain(|&(t, _)| t >= before);
+            if d.open.max_time().is_some_and(|t| t < before) {
+                d.open = ChunkEncoder::new();
+            }
+            let oldest =
+                [d.sealed.first().map(Chunk::min_time), d.open.min_time(), d.ooo.first().map(|s| s.0)]
+                    .into_iter()
+                    .flatten()
+                    .min();
+            match oldest {
+                Some(t) => min_left = min_left.min(t),
+                None => {
+                    d.removed = true;
+                    drop(d);
+                    removed.push(series);
+                }
+            }
+        }
+        for series in &removed {
+            let r = series.series_ref;
+            let hash = series.labels.stable_hash();
+            {
+                let mut w = self.stripes[(hash & self.mask) as usize].write();
+                if let Some(list) = w.by_hash.get_mut(&hash) {
+                    list.retain(|s| s.series_ref != r);
+                    if list.is_empty() {
+                        w.by_hash.remove(&hash);
+                    }
+                }
+            }
+            self.stripes[(r & self.mask) as usize].write().by_ref.remove(&r);
+        }
+        self.index.write().remove_batch(removed.iter().map(|s| (s.series_ref, &s.labels)));
+        self.min_time.store(min_left, Ordering::Release);
+        if min_left == i64::MAX {
+            self.max_time.store(i64::MIN, Ordering::Release);
+        }
+        self.counters.series_removed.fetch_add(removed.len() as u64, Ordering::Relaxed);
+        removed.len()
     }
 
     pub fn series_by_ref(&self, r: SeriesRef) -> Option<Arc<MemSeries>> {
@@ -374,6 +468,9 @@ pub struct Appender<'h> {
 
 enum Verdict {
     Append,
+    OutOfBounds,
+    /// The series was truncated away after this appender resolved it.
+    Removed,
     OutOfOrderKeep,
     OutOfOrderReject,
     DuplicateTimestamp,
@@ -425,6 +522,8 @@ impl<'h> Appender<'h> {
         let mut verdicts = Vec::with_capacity(self.pending.len());
         let mut gi = 0;
         let mut last: Option<(i64, u64)> = None;
+        // Read after taking the series locks: truncation sets it before it snapshots any series.
+        let min_valid = head.min_valid_time();
         for (i, (s, t, v)) in self.pending.iter().enumerate() {
             if i > 0 && self.pending[i - 1].0.series_ref != s.series_ref {
                 gi += 1;
@@ -432,7 +531,11 @@ impl<'h> Appender<'h> {
             }
             let d = &guards[gi].1;
             let (last_t, last_bits) = last.unwrap_or((d.last_t, d.last_bits));
-            let verdict = if *t > last_t {
+            let verdict = if d.removed {
+                Verdict::Removed
+            } else if *t < min_valid {
+                Verdict::OutOfBounds
+            } else if *t > last_t {
                 Verdict::Append
             } else if *t == last_t {
                 if v.to_bits() == last_bits {
@@ -457,6 +560,8 @@ impl<'h> Appender<'h> {
                 Verdict::OutOfOrderReject => stats.out_of_order += 1,
                 Verdict::DuplicateTimestamp => stats.duplicate_timestamp += 1,
                 Verdict::Identical => stats.identical += 1,
+                Verdict::OutOfBounds => stats.out_of_bounds += 1,
+                Verdict::Removed => {}
             }
             verdicts.push(verdict);
         }
@@ -465,7 +570,7 @@ impl<'h> Appender<'h> {
             if let Some(wal) = &head.log {
                 let new: Vec<(SeriesRef, &Labels)> = guards
                     .iter()
-                    .filter(|(s, _)| !s.logged.load(Ordering::Acquire))
+                    .filter(|(s, d)| !d.removed && !s.logged.load(Ordering::Acquire))
                     .map(|(s, _)| (s.series_ref, &s.labels))
                     .collect();
                 if !new.is_empty() {
@@ -489,6 +594,8 @@ impl<'h> Appender<'h> {
 
         // Apply.
         let per_chunk = head.opts.samples_per_chunk.max(1);
+        let range = head.opts.block_range_ms.max(1);
+        let mut retry: Vec<(Labels, i64, f64)> = Vec::new();
         let mut gi = 0;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (i, ((s, t, v), verdict)) in self.pending.iter().zip(&verdicts).enumerate() {
@@ -498,7 +605,9 @@ impl<'h> Appender<'h> {
             let d = &mut guards[gi].1;
             match verdict {
                 Verdict::Append => {
-                    if d.open.len() >= per_chunk {
+                    let crosses_block =
+                        d.open.min_time().is_some_and(|m| m.div_euclid(range) != t.div_euclid(range));
+                    if d.open.len() >= per_chunk || crosses_block {
                         let full = std::mem::replace(&mut d.open, ChunkEncoder::new());
                         d.sealed.push(full.seal());
                     }
@@ -509,6 +618,10 @@ impl<'h> Appender<'h> {
                 Verdict::OutOfOrderKeep => {
                     let pos = d.ooo.partition_point(|&(ot, _)| ot < *t);
                     d.ooo.insert(pos, (*t, *v));
+                }
+                Verdict::Removed => {
+                    retry.push((s.labels.clone(), *t, *v));
+                    continue;
                 }
                 _ => continue,
             }
@@ -524,6 +637,19 @@ impl<'h> Appender<'h> {
         c.samples_appended.fetch_add(stats.appended as u64, Ordering::Relaxed);
         c.out_of_order_rejected.fetch_add(stats.out_of_order as u64, Ordering::Relaxed);
         c.duplicate_rejected.fetch_add(stats.duplicate_timestamp as u64, Ordering::Relaxed);
+        c.out_of_bounds_rejected.fetch_add(stats.out_of_bounds as u64, Ordering::Relaxed);
+        if !retry.is_empty() {
+            let mut again = head.appender();
+            for (labels, t, v) in &retry {
+                again.append(labels, *t, *v);
+            }
+            let more = again.commit_inner(log)?;
+            stats.appended += more.appended;
+            stats.out_of_order += more.out_of_order;
+            stats.duplicate_timestamp += more.duplicate_timestamp;
+            stats.identical += more.identical;
+            stats.out_of_bounds += more.out_of_bounds;
+        }
         Ok(stats)
     }
 }
@@ -572,7 +698,16 @@ mod tests {
         app.append(&s, 10_000, 1.0);
         app.append(&s, 10_000, 3.0);
         let st = app.commit().unwrap();
-        assert_eq!(st, CommitStats { appended: 1, out_of_order: 1, duplicate_timestamp: 1, identical: 1 });
+        assert_eq!(
+            st,
+            CommitStats {
+                appended: 1,
+                out_of_order: 1,
+                duplicate_timestamp: 1,
+                identical: 1,
+                out_of_bounds: 0
+            }
+        );
 
         let head = Head::new(HeadOptions { out_of_order_window_ms: 60_000, ..Default::default() }, None);
         let mut app = head.appender();
@@ -583,6 +718,38 @@ mod tests {
         assert_eq!(app.commit().unwrap().out_of_order, 1);
         let got = head.select(&[Matcher::equal("__name__", "x")], 0, i64::MAX)[0].samples();
         assert_eq!(got, vec![(50_000, 2.0), (70_000, 4.0), (100_000, 1.0)]);
+    }
+
+    #[test]
+    fn truncate_drops_old_data_and_empty_series() {
+        let head = Head::new(HeadOptions { block_range_ms: 1000, ..Default::default() }, None);
+        let a = labels(&[("__name__", "a")]);
+        let b = labels(&[("__name__", "b")]);
+        for t in (0..3000).step_by(100) {
+            let mut app = head.appender();
+            app.append(&a, t, t as f64);
+            if t < 1000 {
+                app.append(&b, t, 1.0);
+            }
+            app.commit().unwrap();
+        }
+        // A commit holding `b` from before the truncation must not write into the removed series.
+        let mut late = head.appender();
+        late.append(&b, 2950, 7.0);
+        assert_eq!(head.truncate(1000), 1);
+        assert_eq!(late.commit().unwrap().appended, 1);
+        let got_b = head.select(&[Matcher::equal("__name__", "b")], 0, i64::MAX);
+        assert_eq!(got_b[0].samples(), vec![(2950, 7.0)]);
+
+        // Chunks were cut at the block boundary, so exactly the samples from 1000 on remain.
+        let got = head.select(&[Matcher::equal("__name__", "a")], 0, i64::MAX)[0].samples();
+        assert_eq!(got.first(), Some(&(1000, 1000.0)));
+        assert_eq!(got.len(), 20);
+        assert_eq!(head.time_range(), Some((1000, 2950)));
+
+        let mut app = head.appender();
+        app.append(&a, 500, 1.0);
+        assert_eq!(app.commit().unwrap().out_of_bounds, 1);
     }
 
     struct FailingLog;
