@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::config::PromDuration;
+
 /// Vigil: scrapes metrics, stores them, answers PromQL and serves dashboards — one binary.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "vigil", version, about, long_about = None)]
@@ -22,6 +24,15 @@ pub struct Flags {
     /// Directory where Vigil keeps its time-series data and dashboards.
     #[arg(long = "storage.tsdb.path", value_name = "DIR", default_value = "./data")]
     pub storage_path: PathBuf,
+
+    /// How long to keep samples, as a Prometheus duration (e.g. 15d, 12h). 0 keeps them forever.
+    #[arg(long = "storage.tsdb.retention.time", value_name = "DURATION", default_value = "15d")]
+    pub retention_time: PromDuration,
+
+    /// Maximum bytes of storage (blocks and WAL) before the oldest blocks are deleted, with a
+    /// unit: B, KB, MB, GB, TB, PB, EB (powers of 1024, as Prometheus). 0 disables the limit.
+    #[arg(long = "storage.tsdb.retention.size", value_name = "SIZE", default_value = "0", value_parser = parse_bytes)]
+    pub retention_size: u64,
 
     /// Address to listen on for the web UI, API and telemetry.
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "127.0.0.1:9090")]
@@ -86,10 +97,32 @@ impl Flags {
                 self.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
             ),
             ("storage.tsdb.path".into(), self.storage_path.display().to_string()),
+            ("storage.tsdb.retention.time".into(), self.retention_time.to_string()),
+            ("storage.tsdb.retention.size".into(), self.retention_size.to_string()),
             ("web.listen-address".into(), self.listen_address.to_string()),
             ("log.level".into(), self.log_level.as_str().into()),
         ]
     }
+}
+
+/// Parses a byte size with a unit, as Prometheus's `units.Base2Bytes` (`512MB`, `1GB`, `0`).
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    if s == "0" {
+        return Ok(0);
+    }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = s[..digits].parse().map_err(|_| format!("not a byte size: {s:?}"))?;
+    let shift = match &s[digits..] {
+        "B" => 0,
+        "KB" | "KiB" => 10,
+        "MB" | "MiB" => 20,
+        "GB" | "GiB" => 30,
+        "TB" | "TiB" => 40,
+        "PB" | "PiB" => 50,
+        "EB" | "EiB" => 60,
+        _ => return Err(format!("not a byte size (want e.g. 512MB, 10GB): {s:?}")),
+    };
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("byte size too large: {s:?}"))
 }
 
 /// clap's messages span several lines (tip, usage, pointer to --help); keep the first line,
@@ -148,6 +181,23 @@ mod tests {
         };
         assert!(msg.contains("--web.listen-address"), "{msg}");
         assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn retention_flags() {
+        let CliOutcome::Run(f) =
+            run(&["--storage.tsdb.retention.time=2d", "--storage.tsdb.retention.size=512MB"])
+        else {
+            panic!("expected flags")
+        };
+        assert_eq!(f.retention_time.to_string(), "2d");
+        assert_eq!(f.retention_size, 512 << 20);
+        let CliOutcome::Run(f) = run(&[]) else { panic!("expected flags") };
+        // Prometheus prints 15d as 2w1d too.
+        assert_eq!(f.retention_time.to_string(), "2w1d");
+        assert_eq!(f.retention_size, 0);
+        assert!(matches!(run(&["--storage.tsdb.retention.size=12 apples"]), CliOutcome::Usage(_)));
+        assert!(matches!(run(&["--storage.tsdb.retention.time=soon"]), CliOutcome::Usage(_)));
     }
 
     #[test]

@@ -82,7 +82,12 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
         );
 
     let dir = flags.storage_path.clone();
-    let db = tokio::task::spawn_blocking(move || Db::open(&dir, DbOptions::default()))
+    let opts = DbOptions {
+        retention_ms: Some(flags.retention_time.0.as_millis() as i64).filter(|&ms| ms > 0),
+        retention_bytes: Some(flags.retention_size).filter(|&b| b > 0),
+        ..DbOptions::default()
+    };
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts))
         .await
         .map_err(|_| RunError::DbPanicked)??;
     let report = db.open_report();
@@ -92,8 +97,10 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
         corruptions = report.replay.corruptions.len(),
         "time-series database open"
     );
-    let _ = db_cell.set(Arc::new(db));
+    let db = Arc::new(db);
+    let _ = db_cell.set(db.clone());
     readiness.set_ready();
+    tokio::spawn(maintain_periodically(db));
 
     match server.await {
         Ok(result) => result.map_err(RunError::Serve)?,
@@ -101,6 +108,22 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     }
     tracing::info!("Vigil stopped");
     Ok(())
+}
+
+/// Persists old head data into blocks and applies retention, once a minute, off the async
+/// threads. Failures are logged and retried next time; they never lose data.
+async fn maintain_periodically(db: Arc<Db>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.maintain()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "storage maintenance panicked; will retry"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -238,7 +238,8 @@ impl Collector for TsdbCollector {
         let wal = db.wal().stats();
         let report = db.open_report();
         gauge(&mut encoder, "vigil_tsdb_head_series", "Series in the head.", head.series_count() as f64)?;
-        let counters: [(&str, &str, u64); 8] = [
+        let dbc = &db.counters;
+        let counters: [(&str, &str, u64); 12] = [
             (
                 "vigil_tsdb_head_series_created",
                 "Series created in the head.",
@@ -267,11 +268,38 @@ impl Collector for TsdbCollector {
                 "Damaged write-ahead log tails cut during replay at start-up.",
                 report.replay.corruptions.len() as u64,
             ),
+            (
+                "vigil_tsdb_out_of_bounds_samples",
+                "Samples rejected because their time range is already persisted in a block.",
+                c.out_of_bounds_rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "vigil_tsdb_compactions",
+                "Head ranges persisted into blocks.",
+                dbc.head_compactions.load(Ordering::Relaxed),
+            ),
+            (
+                "vigil_tsdb_compactions_failed",
+                "Failed attempts to persist the head into a block.",
+                dbc.compaction_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "vigil_tsdb_blocks_removed_by_retention",
+                "Blocks deleted by time or size retention.",
+                dbc.blocks_removed_by_retention.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, value) in counters {
             let m = ConstCounter::new(value);
             m.encode(encoder.encode_descriptor(name, help, None, m.metric_type())?)?;
         }
+        gauge(&mut encoder, "vigil_tsdb_blocks_loaded", "Persisted blocks open.", db.blocks().len() as f64)?;
+        gauge(
+            &mut encoder,
+            "vigil_tsdb_storage_bytes",
+            "Bytes on disk in blocks and the WAL.",
+            db.disk_bytes() as f64,
+        )?;
         if let Some((min, max)) = head.time_range() {
             gauge(
                 &mut encoder,

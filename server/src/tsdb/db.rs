@@ -1,15 +1,30 @@
 //! The database as the rest of Vigil sees it: one data directory, opened once.
 //!
 //! [`Db::open`] takes an exclusive lock on `<dir>/lock` (a second process gets a clear error
-//! instead of two writers corrupting each other), replays `<dir>/wal` into a fresh [`Head`],
-//! and then hands the head the WAL as its commit log, so from then on every batch is logged
-//! before it becomes visible. Damage found in the WAL is cut and counted, never fatal; only real
-//! I/O errors (permissions, a read error) stop the open.
+//! instead of two writers corrupting each other), opens every persisted [`Block`] in the
+//! directory (deleting unfinished `*.tmp` writes), replays `<dir>/wal` into a fresh [`Head`] —
+//! refusing samples that blocks already hold — and then hands the head the WAL as its commit
+//! log, so from then on every batch is logged before it becomes visible. Damage found in the WAL
+//! is cut and counted, never fatal; a block that cannot be opened is reported and left on disk
+//! untouched, never deleted.
+//!
+//! [`Db::select`] merges the blocks and the head: blocks cover disjoint, older time ranges (the
+//! head refuses samples before its lower bound), so a series' chunks are the blocks' chunks in
+//! time order followed by the head's. [`Db::maintain`] runs periodically: once the head spans
+//! more than 1.5 block ranges, its oldest whole range is written into a block, dropped from the
+//! head, and the WAL is checkpointed past it; then blocks beyond the retention time or size are
+//! deleted, oldest first.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use parking_lot::{Mutex, RwLock};
+
+use super::block::{dir_size, new_block_id, Block, BlockError, BlockWriter, Compaction};
+use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
 use super::head::{Appender, Head, HeadLog, HeadOptions, LogError, SeriesSamples};
 use super::index::{IndexStats, Matcher, SeriesRef};
 use super::labels::Labels;
@@ -25,12 +40,49 @@ pub enum DbError {
     Locked { dir: PathBuf },
     #[error(transparent)]
     Wal(#[from] WalError),
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("cannot list data directory {}: {source}", path.display())]
+    ListDir { path: PathBuf, source: std::io::Error },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DbOptions {
     pub head: HeadOptions,
     pub wal: WalOptions,
+    /// Blocks whose newest sample is older than this, measured from the newest data, are deleted.
+    pub retention_ms: Option<i64>,
+    /// Oldest blocks are deleted while blocks and WAL together exceed this many bytes.
+    pub retention_bytes: Option<u64>,
+}
+
+/// Prometheus's default retention: 15 days.
+pub const DEFAULT_RETENTION_MS: i64 = 15 * 24 * 3600 * 1000;
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            head: HeadOptions::default(),
+            wal: WalOptions::default(),
+            retention_ms: Some(DEFAULT_RETENTION_MS),
+            retention_bytes: None,
+        }
+    }
+}
+
+/// Counters of maintenance work, for `vigil_tsdb_*` metrics.
+#[derive(Debug, Default)]
+pub struct DbCounters {
+    pub head_compactions: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    pub blocks_removed_by_retention: AtomicU64,
+}
+
+/// What one [`Db::maintain`] call did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MaintainReport {
+    pub blocks_written: Vec<String>,
+    pub blocks_removed: Vec<String>,
 }
 
 /// What opening the database found, for logs and metrics.
@@ -41,12 +93,22 @@ pub struct OpenReport {
     pub invalid_series: u64,
     /// Samples naming a series no record defined (only after damage was cut); skipped.
     pub orphan_samples: u64,
+    /// Block directories that could not be opened (left on disk), with the reason.
+    pub unreadable_blocks: Vec<String>,
+    /// Replayed samples older than the newest block: already persisted, skipped.
+    pub replayed_out_of_bounds: u64,
 }
 
 pub struct Db {
     dir: PathBuf,
+    opts: DbOptions,
     head: Head,
     wal: Arc<Wal>,
+    /// Sorted by time; replaced wholesale (copy-on-write) so queries clone the list cheaply.
+    blocks: RwLock<Arc<Vec<Arc<Block>>>>,
+    /// One maintenance pass at a time.
+    maintenance: Mutex<()>,
+    pub counters: DbCounters,
     report: OpenReport,
     // Held for the life of the Db: the OS releases the flock when the file closes.
     _lock: File,
@@ -69,9 +131,13 @@ impl Db {
         std::fs::create_dir_all(dir)
             .map_err(|source| DbError::CreateDir { path: dir.to_path_buf(), source })?;
         let lock = lock_dir(dir)?;
-        let mut head = Head::new(opts.head, None);
         let mut report = OpenReport::default();
-        let (wal, replay) = Wal::open(&dir.join("wal"), opts.wal, |record| match record {
+        let blocks = open_blocks(dir, &mut report)?;
+        let mut head = Head::new(opts.head.clone(), None);
+        if let Some(last) = blocks.last() {
+            head.set_min_valid_time(last.meta().max_time);
+        }
+        let (wal, replay) = Wal::open(&dir.join("wal"), opts.wal.clone(), |record| match record {
             Record::Series(series) => {
                 for s in series {
                     match Labels::new(s.labels.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
@@ -83,8 +149,9 @@ impl Db {
                 }
             }
             Record::Samples(samples) => {
-                let (_, orphans) = head.restore_samples(samples);
+                let (stats, orphans) = head.restore_samples(samples);
                 report.orphan_samples += orphans as u64;
+                report.replayed_out_of_bounds += stats.out_of_bounds as u64;
             }
         })?;
         report.replay = replay;
@@ -97,7 +164,17 @@ impl Db {
         }
         let wal = Arc::new(wal);
         head.set_log(Box::new(WalLog(wal.clone())));
-        Ok(Db { dir: dir.to_path_buf(), head, wal, report, _lock: lock })
+        Ok(Db {
+            dir: dir.to_path_buf(),
+            opts,
+            head,
+            wal,
+            blocks: RwLock::new(Arc::new(blocks)),
+            maintenance: Mutex::new(()),
+            counters: DbCounters::default(),
+            report,
+            _lock: lock,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -120,22 +197,218 @@ impl Db {
         self.head.appender()
     }
 
-    /// Series matching all matchers with samples in `[mint, maxt]`, sorted by labels.
-    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesSamples> {
-        self.head.select(matchers, mint, maxt)
+    /// The persisted blocks, oldest first.
+    pub fn blocks(&self) -> Arc<Vec<Arc<Block>>> {
+        self.blocks.read().clone()
+    }
+
+    /// Series matching all matchers with samples in `[mint, maxt]`, sorted by labels, from the
+    /// blocks and the head. Fails only when a block's data is damaged.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<SeriesSamples>, DbError> {
+        let blocks = self.blocks();
+        let mut from_blocks: BTreeMap<Labels, Vec<Chunk>> = BTreeMap::new();
+        for b in blocks.iter() {
+            for s in b.select(matchers, mint, maxt)? {
+                from_blocks.entry(s.labels).or_default().extend(s.chunks);
+            }
+        }
+        let head = self.head.select(matchers, mint, maxt);
+        if from_blocks.is_empty() {
+            return Ok(head);
+        }
+        let mut out = Vec::with_capacity(head.len() + from_blocks.len());
+        for mut h in head {
+            if let Some(older) = from_blocks.remove(&h.labels) {
+                h.prepend_chunks(older);
+            }
+            out.push(h);
+        }
+        out.extend(from_blocks.into_iter().map(|(l, c)| SeriesSamples::from_chunks(l, c, mint, maxt)));
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
     }
 
     pub fn label_names(&self, matchers: &[Matcher]) -> Vec<String> {
-        self.head.label_names(matchers)
+        let mut all = self.head.label_names(matchers);
+        for b in self.blocks().iter() {
+            all.extend(b.label_names(matchers));
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
-        self.head.label_values(name, matchers)
+        let mut all = self.head.label_values(name, matchers);
+        for b in self.blocks().iter() {
+            all.extend(b.label_values(name, matchers));
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// Bytes on disk: blocks plus WAL.
+    pub fn disk_bytes(&self) -> u64 {
+        self.blocks().iter().map(|b| b.size_bytes()).sum::<u64>() + dir_size(self.wal.dir())
+    }
+
+    /// Persists old head data into blocks and applies retention. Safe to call at any time;
+    /// errors leave all data in place (the head keeps what could not be written).
+    pub fn maintain(&self) -> Result<MaintainReport, DbError> {
+        let _one = self.maintenance.lock();
+        let mut report = MaintainReport::default();
+        let range = self.opts.head.block_range_ms.max(1);
+        while let Some((hmin, hmax)) = self.head.time_range() {
+            if hmax.saturating_sub(hmin) <= range / 2 * 3 {
+                break;
+            }
+            let wmin = hmin.div_euclid(range) * range;
+            let wmax = wmin.saturating_add(range);
+            match self.persist_head_range(wmin, wmax) {
+                Ok(Some(id)) => report.blocks_written.push(id),
+                Ok(None) => {}
+                Err(e) => {
+                    self.counters.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            self.head.truncate(wmax);
+            self.counters.head_compactions.fetch_add(1, Ordering::Relaxed);
+            let next = self.wal.roll()?;
+            if next > 1 {
+                let head = &self.head;
+                self.wal.checkpoint(next - 1, |r| head.series_by_ref(r).is_some(), wmax)?;
+            }
+        }
+        report.blocks_removed = self.apply_retention()?;
+        Ok(report)
+    }
+
+    /// Writes the head's samples in `[wmin, wmax)` into a new block. `None` if there were none.
+    fn persist_head_range(&self, wmin: i64, wmax: i64) -> Result<Option<String>, DbError> {
+        // From here on nothing new can land in the range being written.
+        self.head.set_min_valid_time(wmax);
+        let id = new_block_id();
+        let mut writer = BlockWriter::create(&self.dir, &id)?;
+        let mut any = false;
+        for series in self.head.series_sorted() {
+            let Some(snap) = series.snapshot(wmin, wmax - 1) else { continue };
+            let mut chunks = Vec::new();
+            let mut enc = ChunkEncoder::new();
+            for (t, v) in snap.iter() {
+                if enc.len() >= TARGET_SAMPLES_PER_CHUNK {
+                    chunks.push(std::mem::take(&mut enc).seal());
+                }
+                enc.append(t, v);
+            }
+            if !enc.is_empty() {
+                chunks.push(enc.seal());
+            }
+            any |= !chunks.is_empty();
+            writer.add_series(&series.labels, &chunks)?;
+        }
+        if !any {
+            drop(writer);
+            let _ = std::fs::remove_dir_all(self.dir.join(format!("{id}.tmp")));
+            return Ok(None);
+        }
+        writer.finish(wmin, wmax, Compaction { level: 1, sources: vec![id.clone()] })?;
+        let block = Arc::new(Block::open(&self.dir.join(&id))?);
+        let mut blocks = self.blocks.write();
+        let mut list: Vec<Arc<Block>> = blocks.as_ref().clone();
+        list.push(block);
+        list.sort_by_key(|b| b.meta().min_time);
+        *blocks = Arc::new(list);
+        tracing::info!(block = %id, mint = wmin, maxt = wmax, "persisted head range into a block");
+        Ok(Some(id))
+    }
+
+    /// Deletes blocks past the retention time (relative to the newest data) or size.
+    fn apply_retention(&self) -> Result<Vec<String>, DbError> {
+        let blocks = self.blocks();
+        let newest = blocks
+            .iter()
+            .map(|b| b.meta().max_time)
+            .chain(self.head.time_range().map(|(_, max)| max))
+            .max()
+            .unwrap_or(i64::MIN);
+        let mut doomed: Vec<Arc<Block>> = Vec::new();
+        if let Some(keep) = self.opts.retention_ms {
+            let cutoff = newest.saturating_sub(keep);
+            doomed.extend(blocks.iter().filter(|b| b.meta().max_time <= cutoff).cloned());
+        }
+        if let Some(limit) = self.opts.retention_bytes {
+            let mut total = self.disk_bytes();
+            for b in blocks.iter() {
+                if total <= limit {
+                    break;
+                }
+                total = total.saturating_sub(b.size_bytes());
+                if !doomed.iter().any(|d| Arc::ptr_eq(d, b)) {
+                    doomed.push(b.clone());
+                }
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        {
+            let mut list = self.blocks.write();
+            let kept: Vec<Arc<Block>> =
+                list.iter().filter(|b| !doomed.iter().any(|d| Arc::ptr_eq(d, b))).cloned().collect();
+            *list = Arc::new(kept);
+        }
+        let mut removed = Vec::new();
+        for b in doomed {
+            // Queries still holding the block keep reading their mappings after the unlink.
+            std::fs::remove_dir_all(b.dir()).map_err(|source| BlockError::Io {
+                action: "cannot delete block",
+                path: b.dir().to_path_buf(),
+                source,
+            })?;
+            removed.push(b.meta().ulid.clone());
+            self.counters.blocks_removed_by_retention.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(blocks = ?removed, "deleted blocks past retention");
+        Ok(removed)
     }
 
     pub fn index_stats(&self, top_n: usize) -> IndexStats {
         self.head.index_stats(top_n)
     }
+}
+
+/// Opens every block directory, oldest first; deletes unfinished `*.tmp` writes.
+fn open_blocks(dir: &Path, report: &mut OpenReport) -> Result<Vec<Arc<Block>>, DbError> {
+    let list_err = |source| DbError::ListDir { path: dir.to_path_buf(), source };
+    let mut blocks = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(list_err)? {
+        let entry = entry.map_err(list_err)?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_dir() || name == "wal" {
+            continue;
+        }
+        if name.ends_with(".tmp") {
+            if let Err(e) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(dir = %path.display(), error = %e, "cannot remove unfinished block");
+            }
+            continue;
+        }
+        if !path.join("meta.json").exists() {
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(b) => blocks.push(Arc::new(b)),
+            Err(e) => {
+                tracing::error!(error = %e, "skipping a block that cannot be opened; it stays on disk");
+                report.unreadable_blocks.push(e.to_string());
+            }
+        }
+    }
+    blocks.sort_by_key(|b| b.meta().min_time);
+    Ok(blocks)
 }
 
 fn lock_dir(dir: &Path) -> Result<File, DbError> {
@@ -189,7 +462,7 @@ mod tests {
         }
         let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         assert_eq!(db.open_report().replay.corruptions, vec![]);
-        let sel = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX);
+        let sel = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX).unwrap();
         assert_eq!(sel.len(), 20);
         for s in &sel {
             let i: usize = s.labels.get("i").unwrap().parse().unwrap();
@@ -206,6 +479,85 @@ mod tests {
         let r = app.append(&labels("other", 0), 1, 1.0);
         app.commit().unwrap();
         assert!(sel.iter().all(|s| s.series_ref != r));
+    }
+
+    #[test]
+    fn head_is_persisted_into_blocks_and_queries_span_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 3_600_000i64;
+        let opts = || DbOptions {
+            head: HeadOptions { block_range_ms: hour, ..HeadOptions::default() },
+            retention_ms: Some(4 * hour),
+            ..DbOptions::default()
+        };
+        let value = |t: i64, i: usize| (t / 15_000) as f64 + i as f64 * 1000.0;
+        let end = 7 * hour;
+        {
+            let db = Db::open(dir.path(), opts()).unwrap();
+            for t in (0..end).step_by(15_000) {
+                let mut app = db.appender();
+                for i in 0..5 {
+                    app.append(&labels("m", i), t, value(t, i));
+                }
+                app.commit().unwrap();
+                if t % hour == 0 {
+                    db.maintain().unwrap();
+                }
+            }
+            db.maintain().unwrap();
+            // Head keeps at most 1.5 ranges; everything older is in blocks; retention keeps 4 h.
+            let (hmin, _) = db.head().time_range().unwrap();
+            assert!(hmin >= end - 2 * hour, "head starts at {hmin}");
+            let blocks = db.blocks();
+            assert!(!blocks.is_empty());
+            assert!(blocks.iter().all(|b| b.meta().max_time > end - 15_000 - 4 * hour));
+        }
+        // Reopen: blocks load, the WAL replays only what the head still held.
+        let db = Db::open(dir.path(), opts()).unwrap();
+        assert!(db.open_report().unreadable_blocks.is_empty());
+        let first_kept = db.blocks()[0].meta().min_time;
+        let sel = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX).unwrap();
+        assert_eq!(sel.len(), 5);
+        for s in &sel {
+            let i: usize = s.labels.get("i").unwrap().parse().unwrap();
+            let got = s.samples();
+            let want: Vec<(i64, f64)> = (first_kept..end).step_by(15_000).map(|t| (t, value(t, i))).collect();
+            assert_eq!(got.len(), want.len());
+            assert!(got.iter().zip(&want).all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()));
+        }
+        // A sample in a persisted range is refused rather than overlapping a block.
+        let mut app = db.appender();
+        app.append(&labels("m", 0), first_kept + 1, 1.0);
+        assert_eq!(app.commit().unwrap().out_of_bounds, 1);
+    }
+
+    #[test]
+    fn size_retention_deletes_oldest_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 3_600_000i64;
+        let db = Db::open(
+            dir.path(),
+            DbOptions {
+                head: HeadOptions { block_range_ms: hour, ..HeadOptions::default() },
+                retention_ms: None,
+                retention_bytes: Some(1),
+                ..DbOptions::default()
+            },
+        )
+        .unwrap();
+        for t in (0..5 * hour).step_by(60_000) {
+            let mut app = db.appender();
+            app.append(&labels("m", 0), t, 1.0);
+            app.commit().unwrap();
+        }
+        let report = db.maintain().unwrap();
+        assert!(!report.blocks_written.is_empty());
+        assert_eq!(report.blocks_removed.len(), report.blocks_written.len());
+        assert!(db.blocks().is_empty());
+        assert_eq!(
+            db.counters.blocks_removed_by_retention.load(Ordering::Relaxed),
+            report.blocks_removed.len() as u64
+        );
     }
 
     #[test]
@@ -242,7 +594,7 @@ mod tests {
         drop(f);
         let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         assert_eq!(db.open_report().replay.corruptions.len(), 1);
-        let got = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX)[0].samples();
+        let got = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX).unwrap()[0].samples();
         assert_eq!(got, (0..9).map(|t| (t, t as f64)).collect::<Vec<_>>());
     }
 }

@@ -372,7 +372,7 @@ fn find(stripe: &Stripe, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
 impl MemSeries {
     /// Copies out what a query needs so the series lock is held only briefly: sealed chunks are
     /// shared (reference-counted), the open chunk is sealed into a private copy.
-    fn snapshot(&self, mint: i64, maxt: i64) -> Option<SeriesSamples> {
+    pub(crate) fn snapshot(&self, mint: i64, maxt: i64) -> Option<SeriesSamples> {
         let d = self.data.lock();
         let overlaps = |lo: i64, hi: i64| lo <= maxt && hi >= mint;
         let mut chunks: Vec<Chunk> = d
@@ -405,6 +405,7 @@ impl MemSeries {
 
 /// One selected series: its labels and an iterator source over its samples in the range.
 pub struct SeriesSamples {
+    /// The head's ref; 0 for a series found only in blocks.
     pub series_ref: SeriesRef,
     pub labels: Labels,
     chunks: Vec<Chunk>,
@@ -414,6 +415,17 @@ pub struct SeriesSamples {
 }
 
 impl SeriesSamples {
+    /// A series read from blocks only.
+    pub fn from_chunks(labels: Labels, chunks: Vec<Chunk>, mint: i64, maxt: i64) -> SeriesSamples {
+        SeriesSamples { series_ref: 0, labels, chunks, ooo: Vec::new(), mint, maxt }
+    }
+
+    /// Puts older chunks (from blocks, which end before the head begins) in front.
+    pub fn prepend_chunks(&mut self, mut older: Vec<Chunk>) {
+        older.append(&mut self.chunks);
+        self.chunks = older;
+    }
+
     /// Samples in `[mint, maxt]`, in time order; in-order and out-of-order samples merged.
     pub fn iter(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
         let (mint, maxt) = (self.mint, self.maxt);
