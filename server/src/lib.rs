@@ -1,7 +1,8 @@
 //! Vigil's server: everything behind the `vigil` binary.
 //!
 //! Data flows one way: discovery → scrape → tsdb ← promql ← api / live ← app. So far the crate
-//! holds the command line ([`cli`]), the configuration file ([`config`]), Vigil's own metrics
+//! holds the command line ([`cli`]), the configuration file ([`config`]), scraping of static
+//! targets ([`scrape`]), the time-series database ([`tsdb`]), Vigil's own metrics
 //! ([`telemetry`]) and the HTTP front ([`web`]); [`run`] wires them into a running server and
 //! `main.rs` only turns its outcome into an exit code.
 
@@ -19,6 +20,8 @@ use app::model::StatusInfo;
 
 use crate::cli::Flags;
 use crate::config::Config;
+use crate::scrape::manager::{ScrapeError, ScrapeManager};
+use crate::scrape::target::{targets_from_config, TargetError};
 use crate::telemetry::{Telemetry, BUILD};
 use crate::tsdb::db::{Db, DbError, DbOptions};
 use crate::web::{Readiness, UiBackend, WebState};
@@ -36,11 +39,20 @@ pub enum RunError {
     Db(#[from] DbError),
     #[error("opening the time-series database panicked")]
     DbPanicked,
+    #[error(transparent)]
+    Scrape(#[from] ScrapeError),
+    #[error("invalid scrape target: {0}")]
+    Target(#[from] TargetError),
 }
 
 /// Everything the HTTP router needs, built from flags and configuration. `db` is filled once the
 /// database has opened.
-pub fn build_state(flags: &Flags, config: Config, db: Arc<OnceLock<Arc<Db>>>) -> WebState {
+pub fn build_state(
+    flags: &Flags,
+    config: Arc<Config>,
+    db: Arc<OnceLock<Arc<Db>>>,
+    scrape: Arc<OnceLock<Arc<ScrapeManager>>>,
+) -> WebState {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let status = StatusInfo {
         version: BUILD.version.to_string(),
@@ -57,7 +69,7 @@ pub fn build_state(flags: &Flags, config: Config, db: Arc<OnceLock<Arc<Db>>>) ->
         leptos_options: web::leptos_options(flags.listen_address),
         telemetry: Telemetry::new(now.as_secs_f64(), db),
         readiness: Readiness::default(),
-        backend: Arc::new(UiBackend { status, config: Arc::new(config) }),
+        backend: Arc::new(UiBackend { status, config, scrape }),
     }
 }
 
@@ -65,8 +77,10 @@ pub fn build_state(flags: &Flags, config: Config, db: Arc<OnceLock<Arc<Db>>>) ->
 pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     std::fs::create_dir_all(&flags.storage_path)
         .map_err(|source| RunError::Storage { path: flags.storage_path.display().to_string(), source })?;
+    let config = Arc::new(config);
     let db_cell = Arc::new(OnceLock::new());
-    let state = build_state(&flags, config, db_cell.clone());
+    let scrape_cell = Arc::new(OnceLock::new());
+    let state = build_state(&flags, config.clone(), db_cell.clone(), scrape_cell.clone());
     let readiness = state.readiness.clone();
     let listener = tokio::net::TcpListener::bind(flags.listen_address)
         .await
@@ -99,10 +113,16 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     );
     let db = Arc::new(db);
     let _ = db_cell.set(db.clone());
+    let scrape = Arc::new(ScrapeManager::new(db.clone())?);
+    scrape.apply(targets_from_config(&config)?);
+    let _ = scrape_cell.set(scrape.clone());
     readiness.set_ready();
     tokio::spawn(maintain_periodically(db));
 
-    match server.await {
+    let served = server.await;
+    // Mark every scraped series stale so a restart does not leave them hanging for 5 minutes.
+    scrape.stop_all().await;
+    match served {
         Ok(result) => result.map_err(RunError::Serve)?,
         Err(e) => return Err(RunError::Serve(std::io::Error::other(e))),
     }

@@ -1,10 +1,13 @@
-//! Scraping: turning a target's `/metrics` body into samples for the TSDB.
+//! Scraping: turning targets' `/metrics` bodies into samples in the TSDB.
 //!
-//! This module will own target scraping — HTTP fetch with Prometheus's `Accept` negotiation,
-//! per-target series caches, staleness markers and the `up`/`scrape_*` synthetic series. For now
-//! it holds the exposition-format parser ([`parse`]), which the scrape loop drives: it picks the
-//! format with [`parse::Format::from_content_type`], walks the body with a [`parse::Parser`], and
-//! uses each sample's raw series text as the key of its cache so that unchanged series skip label
-//! parsing and hashing.
+//! [`target`] derives the targets and their labels from the configuration; [`manager`] runs one
+//! loop per target (schedule, HTTP fetch with Prometheus's `Accept` negotiation, per-target
+//! series cache, staleness markers, the `up`/`scrape_*` series); [`parse`] is the zero-copy
+//! exposition parser the loop drives: it picks the format with
+//! [`parse::Format::from_content_type`], walks the body with a [`parse::Parser`], and uses each
+//! sample's raw series text as the key of the cache so that unchanged series skip label parsing
+//! and hashing.
 
+pub mod manager;
 pub mod parse;
+pub mod target;

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use app::model::{Backend, SharedBackend, StatusInfo, TargetInfo};
@@ -25,7 +25,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::Config;
+use crate::config::{Config, PromDuration};
+use crate::scrape::manager::{Health, ScrapeManager, TargetStatus};
+use crate::scrape::target::{targets_from_config, Target};
 use crate::telemetry::Telemetry;
 
 /// Shared state of all handlers.
@@ -92,10 +94,11 @@ fn resolve_site_root(explicit: Option<String>, compiled: &str, exe: Option<PathB
     }
 }
 
-/// The UI's view of the server.
+/// The UI's view of the server. The scrape manager appears once storage has opened.
 pub struct UiBackend {
     pub status: StatusInfo,
     pub config: Arc<Config>,
+    pub scrape: Arc<OnceLock<Arc<ScrapeManager>>>,
 }
 
 impl Backend for UiBackend {
@@ -104,22 +107,21 @@ impl Backend for UiBackend {
     }
 
     fn targets(&self) -> Vec<TargetInfo> {
-        let global = &self.config.global;
-        self.config
-            .scrape_configs
-            .iter()
-            .flat_map(|sc| {
-                sc.static_configs.iter().flat_map(|s| &s.targets).map(move |t| TargetInfo {
-                    job: sc.job_name.clone(),
-                    url: format!("{}://{}{}", sc.scheme, t, sc.metrics_path),
-                    scrape_interval: crate::config::PromDuration(sc.interval(global)).to_string(),
-                    scrape_timeout: crate::config::PromDuration(sc.timeout(global)).to_string(),
-                    // Nothing scrapes yet, so every target is in Prometheus's initial state.
-                    health: "unknown".to_string(),
-                    last_error: None,
-                })
-            })
-            .collect()
+        let info = |t: &Target, s: Option<&TargetStatus>| TargetInfo {
+            job: t.job.clone(),
+            url: t.url.clone(),
+            scrape_interval: PromDuration(t.interval).to_string(),
+            scrape_timeout: PromDuration(t.timeout).to_string(),
+            health: s.map_or(Health::Unknown, |s| s.health).as_str().to_string(),
+            last_error: s.and_then(|s| s.last_error.clone()),
+        };
+        match self.scrape.get() {
+            Some(manager) => manager.targets().iter().map(|(t, s)| info(t, Some(s))).collect(),
+            // Before storage has opened nothing is scraped yet: Prometheus's initial state.
+            None => targets_from_config(&self.config)
+                .map(|ts| ts.iter().map(|t| info(t, None)).collect())
+                .unwrap_or_default(),
+        }
     }
 }
 

@@ -1,0 +1,527 @@
+//! The scrape manager: one task per target, each fetching, parsing and appending on its own
+//! schedule, as Prometheus's scrape pools do.
+//!
+//! [`ScrapeManager::apply`] diffs a new target list against the running loops: new targets get
+//! a loop, vanished ones are stopped (their series receive staleness markers), unchanged ones
+//! keep running with their caches. Each loop waits for its slot in the interval — an offset
+//! derived from the target's key, so scrapes spread evenly and keep their phase across restarts
+//! — then fetches with Prometheus's `Accept` header and timeout, and hands the body to
+//! [`ingest`].
+//!
+//! [`ingest`] walks the body once, appending into one batch: a sample whose raw series text is
+//! in the target's [`SeriesCache`] goes straight to its series ref; a new one gets its labels
+//! built (target labels win clashes; the exposed label becomes `exported_<name>`) and is
+//! cached. A parse error drops the whole batch. Series present in the previous scrape but not in
+//! this one — or all of them, when the scrape failed — get Prometheus's stale marker, so
+//! queries stop showing them at once instead of after the lookback window. Then the synthetic
+//! series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+//! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are appended.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use super::parse::{Entry, Format, ParseError, Parser, Scratch, Validation};
+use super::target::Target;
+use crate::tsdb::db::Db;
+use crate::tsdb::head::{AppendError, Appender};
+use crate::tsdb::index::SeriesRef;
+use crate::tsdb::labels::{Labels, LabelsError, METRIC_NAME};
+
+/// Prometheus's stale marker: a NaN no exporter produces.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+    #[error("{0}")]
+    Http(String),
+    #[error("server returned HTTP status {0}")]
+    Status(reqwest::StatusCode),
+    #[error("parse error: {0}")]
+    Parse(#[from] ParseError),
+    #[error("invalid labels in exposition: {0}")]
+    Labels(#[from] LabelsError),
+    #[error("storing samples failed: {0}")]
+    Append(#[from] AppendError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// The outcome of a target's latest scrape.
+#[derive(Debug, Clone)]
+pub struct TargetStatus {
+    pub health: Health,
+    pub last_error: Option<String>,
+    /// Start of the last scrape, ms since the epoch; 0 before the first.
+    pub last_scrape_ms: i64,
+    pub last_duration: Duration,
+    pub samples_scraped: usize,
+}
+
+impl Default for TargetStatus {
+    fn default() -> Self {
+        TargetStatus {
+            health: Health::Unknown,
+            last_error: None,
+            last_scrape_ms: 0,
+            last_duration: Duration::ZERO,
+            samples_scraped: 0,
+        }
+    }
+}
+
+struct Running {
+    target: Target,
+    status: Arc<RwLock<TargetStatus>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub struct ScrapeManager {
+    db: Arc<Db>,
+    client: reqwest::Client,
+    loops: Mutex<HashMap<u64, Running>>,
+}
+
+impl ScrapeManager {
+    pub fn new(db: Arc<Db>) -> Result<ScrapeManager, ScrapeError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")))
+            .gzip(true)
+            .build()
+            .map_err(ScrapeError::Client)?;
+        Ok(ScrapeManager { db, client, loops: Mutex::new(HashMap::new()) })
+    }
+
+    /// Starts loops for new targets and stops loops for targets no longer listed.
+    pub fn apply(&self, targets: Vec<Target>) {
+        let mut loops = self.loops.lock();
+        let wanted: HashMap<u64, Target> = targets.into_iter().map(|t| (t.key(), t)).collect();
+        let gone: Vec<u64> = loops.keys().filter(|k| !wanted.contains_key(k)).copied().collect();
+        for k in gone {
+            if let Some(r) = loops.remove(&k) {
+                // The loop marks its series stale and exits; no need to wait for it here.
+                let _ = r.stop.send(true);
+            }
+        }
+        for (k, target) in wanted {
+            if loops.get(&k).is_some_and(|r| r.target == target) {
+                continue;
+            }
+            if let Some(old) = loops.remove(&k) {
+                let _ = old.stop.send(true);
+            }
+            let status = Arc::new(RwLock::new(TargetStatus::default()));
+            let (stop, stop_rx) = watch::channel(false);
+            let task = tokio::spawn(scrape_loop(
+                self.db.clone(),
+                self.client.clone(),
+                target.clone(),
+                status.clone(),
+                stop_rx,
+            ));
+            loops.insert(k, Running { target, status, stop, task });
+        }
+    }
+
+    /// Every running target with its latest status, ordered by job then URL.
+    pub fn targets(&self) -> Vec<(Target, TargetStatus)> {
+        let mut all: Vec<(Target, TargetStatus)> =
+            self.loops.lock().values().map(|r| (r.target.clone(), r.status.read().clone())).collect();
+        all.sort_by(|a, b| (&a.0.job, &a.0.url).cmp(&(&b.0.job, &b.0.url)));
+        all
+    }
+
+    /// Stops every loop and waits for each to mark its series stale.
+    pub async fn stop_all(&self) {
+        let running: Vec<Running> = self.loops.lock().drain().map(|(_, r)| r).collect();
+        for r in &running {
+            let _ = r.stop.send(true);
+        }
+        for r in running {
+            let _ = r.task.await;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+async fn scrape_loop(
+    db: Arc<Db>,
+    client: reqwest::Client,
+    target: Target,
+    status: Arc<RwLock<TargetStatus>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let interval = target.interval.as_millis().max(1) as i64;
+    let offset = (target.key() % interval as u64) as i64;
+    let mut cache = SeriesCache::default();
+    let now = now_ms();
+    // The first slot at `offset` within the interval that is still ahead.
+    let mut next = now - now.rem_euclid(interval) + offset;
+    if next < now {
+        next += interval;
+    }
+    loop {
+        let wait = Duration::from_millis(u64::try_from(next - now_ms()).unwrap_or(0));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
+        let start_ms = next;
+        let started = Instant::now();
+        let fetched = fetch(&client, &target).await;
+        let duration = started.elapsed();
+        let outcome = match &fetched {
+            Ok((body, format)) => ingest(&db, &target, &mut cache, Some((body, *format)), start_ms, duration),
+            Err(e) => ingest(&db, &target, &mut cache, None, start_ms, duration)
+                .and(Err(ScrapeError::Http(e.to_string()))),
+        };
+        let outcome = match (fetched, outcome) {
+            (Err(e), _) => Err(e),
+            (Ok(_), r) => r,
+        };
+        {
+            let mut s = status.write();
+            s.last_scrape_ms = start_ms;
+            s.last_duration = duration;
+            match outcome {
+                Ok(n) => {
+                    s.health = Health::Up;
+                    s.last_error = None;
+                    s.samples_scraped = n;
+                }
+                Err(e) => {
+                    tracing::debug!(target = %target.url, error = %e, "scrape failed");
+                    s.health = Health::Down;
+                    s.last_error = Some(e.to_string());
+                }
+            }
+        }
+        next += interval;
+        let now = now_ms();
+        if next <= now {
+            // Fell behind (a slow scrape or a suspended machine): skip missed slots.
+            next += ((now - next) / interval + 1) * interval;
+        }
+    }
+    // The target is gone: end its series now rather than after the lookback window.
+    let mut app = db.appender();
+    let t = now_ms();
+    cache.mark_all_stale(&mut app, t);
+    for (r, labels) in cache.report_refs.values() {
+        append_known(&mut app, *r, labels, t, f64::from_bits(STALE_NAN_BITS));
+    }
+    if let Err(e) = app.commit() {
+        tracing::warn!(target = %target.url, error = %e, "cannot write staleness markers");
+    }
+}
+
+async fn fetch(client: &reqwest::Client, target: &Target) -> Result<(Vec<u8>, Format), ScrapeError> {
+    let resp = client
+        .get(&target.url)
+        .header(reqwest::header::ACCEPT, ACCEPT)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", target.timeout.as_secs_f64()))
+        .timeout(target.timeout)
+        .send()
+        .await
+        .map_err(|e| ScrapeError::Http(describe_reqwest(&e)))?;
+    if !resp.status().is_success() {
+        return Err(ScrapeError::Status(resp.status()));
+    }
+    let format = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(Format::from_content_type)
+        .unwrap_or(Format::Text);
+    let body = resp.bytes().await.map_err(|e| ScrapeError::Http(describe_reqwest(&e)))?;
+    Ok((body.to_vec(), format))
+}
+
+/// reqwest's Display hides the cause ("error sending request"); the innermost error names it,
+/// and the shape follows Prometheus's `Get "<url>": <cause>`.
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "context deadline exceeded (scrape timeout)".to_string();
+    }
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    match e.url() {
+        Some(url) => format!("Get \"{url}\": {cause}"),
+        None => cause,
+    }
+}
+
+/// Per-target memory of the series seen: raw series text → series, and which scrape saw it.
+#[derive(Default)]
+pub struct SeriesCache {
+    entries: HashMap<Box<str>, CacheEntry>,
+    iteration: u64,
+    scratch: Option<Scratch>,
+    report_refs: HashMap<&'static str, (SeriesRef, Labels)>,
+}
+
+struct CacheEntry {
+    series: SeriesRef,
+    labels: Labels,
+    seen: u64,
+}
+
+impl SeriesCache {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn mark_all_stale(&mut self, app: &mut Appender<'_>, t: i64) {
+        for e in self.entries.values() {
+            append_known(app, e.series, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+        }
+        self.entries.clear();
+    }
+}
+
+/// Appends by ref, falling back to the labels if the head dropped the series meanwhile.
+fn append_known(app: &mut Appender<'_>, r: SeriesRef, labels: &Labels, t: i64, v: f64) -> SeriesRef {
+    match app.append_ref(r, t, v) {
+        Ok(()) => r,
+        Err(_) => app.append(labels, t, v),
+    }
+}
+
+/// Builds the stored labels of a sample: its own labels plus the target's, the target's winning
+/// a clash (the exposed one is kept as `exported_<name>`, as Prometheus does without
+/// `honor_labels`).
+fn sample_labels(
+    target: &Labels,
+    name: &str,
+    labels: super::parse::LabelsText<'_>,
+) -> Result<Labels, LabelsError> {
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(target.len() + 4);
+    pairs.push((METRIC_NAME.to_string(), name.to_string()));
+    for (n, v) in labels.iter() {
+        let v = v.unescape();
+        if v.is_empty() {
+            continue;
+        }
+        let mut n = n.to_string();
+        while target.contains(&n) {
+            n = format!("exported_{n}");
+        }
+        pairs.push((n, v.into_owned()));
+    }
+    pairs.extend(target.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    Labels::new(pairs)
+}
+
+/// Parses `body` (None: the scrape failed) into the database; see the module documentation.
+/// Returns the number of samples scraped.
+pub fn ingest(
+    db: &Db,
+    target: &Target,
+    cache: &mut SeriesCache,
+    body: Option<(&[u8], Format)>,
+    t: i64,
+    duration: Duration,
+) -> Result<usize, ScrapeError> {
+    cache.iteration += 1;
+    let iteration = cache.iteration;
+    let mut scraped = 0usize;
+    let mut added = 0usize;
+    let parsed: Result<Appender<'_>, ScrapeError> = match body {
+        None => Err(ScrapeError::Http(String::new())),
+        Some((body, format)) => {
+            let mut app = db.appender();
+            let scratch = cache.scratch.take().unwrap_or_default();
+            let mut parser = Parser::with_scratch(body, format, Validation::Syntax, scratch);
+            let mut failed = None;
+            while let Some(entry) = parser.next_entry() {
+                let sample = match entry {
+                    Ok(Entry::Sample(s)) => s,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        failed = Some(ScrapeError::Parse(e));
+                        break;
+                    }
+                };
+                scraped += 1;
+                let ts = sample.timestamp_ms.unwrap_or(t);
+                if let Some(e) = cache.entries.get_mut(sample.series) {
+                    e.series = append_known(&mut app, e.series, &e.labels, ts, sample.value);
+                    e.seen = iteration;
+                    continue;
+                }
+                match sample_labels(&target.labels, sample.name, sample.labels) {
+                    Ok(labels) => {
+                        let r = app.append(&labels, ts, sample.value);
+                        cache
+                            .entries
+                            .insert(sample.series.into(), CacheEntry { series: r, labels, seen: iteration });
+                        added += 1;
+                    }
+                    Err(e) => {
+                        failed = Some(ScrapeError::Labels(e));
+                        break;
+                    }
+                }
+            }
+            cache.scratch = Some(parser.into_scratch());
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(app),
+            }
+        }
+    };
+
+    let result = match parsed {
+        Ok(mut app) => {
+            // Series the previous scrape had and this one did not: stale from now on.
+            for e in cache.entries.values().filter(|e| e.seen == iteration - 1) {
+                append_known(&mut app, e.series, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+            }
+            cache.entries.retain(|_, e| e.seen == iteration);
+            app.commit().map(|_| scraped).map_err(ScrapeError::from)
+        }
+        Err(e) => {
+            // Nothing of a failed scrape is kept; everything it used to expose goes stale.
+            let mut app = db.appender();
+            cache.mark_all_stale(&mut app, t);
+            app.commit()?;
+            scraped = 0;
+            added = 0;
+            Err(e)
+        }
+    };
+
+    let up = if result.is_ok() { 1.0 } else { 0.0 };
+    let report = [
+        ("up", up),
+        ("scrape_duration_seconds", duration.as_secs_f64()),
+        ("scrape_samples_scraped", scraped as f64),
+        ("scrape_samples_post_metric_relabeling", scraped as f64),
+        ("scrape_series_added", added as f64),
+    ];
+    let mut app = db.appender();
+    for (name, v) in report {
+        match cache.report_refs.get(name) {
+            Some((r, labels)) => {
+                let r = append_known(&mut app, *r, labels, t, v);
+                if let Some(e) = cache.report_refs.get_mut(name) {
+                    e.0 = r;
+                }
+            }
+            None => {
+                let labels = target.labels.with(METRIC_NAME, name)?;
+                let r = app.append(&labels, t, v);
+                cache.report_refs.insert(name, (r, labels));
+            }
+        }
+    }
+    app.commit()?;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::db::DbOptions;
+    use crate::tsdb::index::Matcher;
+
+    fn target() -> Target {
+        let labels = Labels::new([("job", "app"), ("instance", "h:1")]).unwrap();
+        Target {
+            job: "app".into(),
+            url: "http://h:1/metrics".into(),
+            discovered: labels.clone(),
+            labels,
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn values(db: &Db, name: &str) -> Vec<(Labels, Vec<(i64, u64)>)> {
+        db.select(&[Matcher::equal("__name__", name)], 0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.labels.clone(), s.samples().into_iter().map(|(t, v)| (t, v.to_bits())).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn scrape_appends_samples_report_series_and_stale_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let t = target();
+        let mut cache = SeriesCache::default();
+        let body =
+            "# TYPE reqs counter\nreqs{code=\"200\",job=\"inner\"} 5\nreqs{code=\"500\"} 1\ntemp 21.5 1234\n";
+        let n = ingest(
+            &db,
+            &t,
+            &mut cache,
+            Some((body.as_bytes(), Format::Text)),
+            10_000,
+            Duration::from_millis(3),
+        )
+        .unwrap();
+        assert_eq!(n, 3);
+        let reqs = values(&db, "reqs");
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(
+            reqs[0].0.to_string(),
+            r#"reqs{code="200", exported_job="inner", instance="h:1", job="app"}"#
+        );
+        assert_eq!(values(&db, "temp")[0].1, vec![(1234, 21.5f64.to_bits())]);
+        assert_eq!(values(&db, "up")[0].1, vec![(10_000, 1.0f64.to_bits())]);
+        assert_eq!(values(&db, "scrape_series_added")[0].1, vec![(10_000, 3.0f64.to_bits())]);
+
+        // Second scrape: one series gone → stale marker; cached series reuse their refs.
+        let body = "reqs{code=\"200\",job=\"inner\"} 6\ntemp 22 2234\n";
+        ingest(&db, &t, &mut cache, Some((body.as_bytes(), Format::Text)), 25_000, Duration::ZERO).unwrap();
+        let reqs = values(&db, "reqs");
+        assert_eq!(reqs[1].1, vec![(10_000, 1.0f64.to_bits()), (25_000, STALE_NAN_BITS)]);
+        assert_eq!(values(&db, "scrape_series_added")[0].1[1], (25_000, 0.0f64.to_bits()));
+
+        // A broken body: nothing of it is stored, everything goes stale, up = 0.
+        let body = "reqs{code=\"200\" 7\n";
+        let err = ingest(&db, &t, &mut cache, Some((body.as_bytes(), Format::Text)), 40_000, Duration::ZERO)
+            .unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let reqs = values(&db, "reqs");
+        assert_eq!(reqs[0].1.last(), Some(&(40_000, STALE_NAN_BITS)));
+        assert_eq!(values(&db, "up")[0].1.last(), Some(&(40_000, 0.0f64.to_bits())));
+        assert!(cache.is_empty());
+    }
+}

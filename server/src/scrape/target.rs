@@ -1,0 +1,138 @@
+//! Scrape targets: what the configuration says to scrape, as Prometheus derives it.
+//!
+//! For every address of a job's `static_configs`, [`targets_from_config`] builds the discovered
+//! labels (`__address__`, `__scheme__`, `__metrics_path__`, `__scrape_interval__`,
+//! `__scrape_timeout__`, `job` and the group's labels) and from them the target's own labels:
+//! every label not starting with `__`, plus `instance` defaulting to `__address__`. Relabeling
+//! will slot in between the two. A target is identified by its labels and URL
+//! ([`Target::key`]), which also spreads scrapes over the interval.
+
+use std::time::Duration;
+
+use crate::config::{Config, PromDuration};
+use crate::tsdb::labels::Labels;
+
+/// One endpoint to scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub job: String,
+    pub url: String,
+    /// The labels every series of this target gets (job, instance, static labels).
+    pub labels: Labels,
+    /// The labels before they were finalised, as `/api/v1/targets` shows them.
+    pub discovered: Labels,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Target {
+    /// A stable identity: the same labels and URL give the same key in every process.
+    pub fn key(&self) -> u64 {
+        let mut h = self.labels.stable_hash();
+        for b in self.url.bytes() {
+            // FNV-1a step folded into the label hash.
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+}
+
+/// Why a target could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("job {job:?}, target {address:?}: {message}")]
+pub struct TargetError {
+    pub job: String,
+    pub address: String,
+    pub message: String,
+}
+
+pub fn targets_from_config(config: &Config) -> Result<Vec<Target>, TargetError> {
+    let mut out = Vec::new();
+    for sc in &config.scrape_configs {
+        let interval = sc.interval(&config.global);
+        let timeout = sc.timeout(&config.global);
+        for group in &sc.static_configs {
+            for address in &group.targets {
+                let err = |message: String| TargetError {
+                    job: sc.job_name.clone(),
+                    address: address.clone(),
+                    message,
+                };
+                let mut discovered: Vec<(String, String)> = vec![
+                    ("__address__".into(), address.clone()),
+                    ("__scheme__".into(), sc.scheme.clone()),
+                    ("__metrics_path__".into(), sc.metrics_path.clone()),
+                    ("__scrape_interval__".into(), PromDuration(interval).to_string()),
+                    ("__scrape_timeout__".into(), PromDuration(timeout).to_string()),
+                    ("job".into(), sc.job_name.clone()),
+                ];
+                for (k, v) in &group.labels {
+                    discovered.retain(|(n, _)| n != k);
+                    discovered.push((k.clone(), v.clone()));
+                }
+                let discovered = Labels::new(discovered).map_err(|e| err(e.to_string()))?;
+                let mut builder = discovered.builder();
+                let internal: Vec<String> = discovered
+                    .iter()
+                    .map(|(n, _)| n)
+                    .filter(|n| n.starts_with("__"))
+                    .map(String::from)
+                    .collect();
+                if builder.get("instance").is_none() {
+                    builder.set("instance", address).map_err(|e| err(e.to_string()))?;
+                }
+                for n in &internal {
+                    builder.del(n);
+                }
+                let labels = builder.build();
+                let scheme = discovered.get("__scheme__").unwrap_or("http");
+                let path = discovered.get("__metrics_path__").unwrap_or("/metrics");
+                let addr = discovered.get("__address__").unwrap_or(address);
+                out.push(Target {
+                    job: sc.job_name.clone(),
+                    url: format!("{scheme}://{addr}{path}"),
+                    labels,
+                    discovered,
+                    interval,
+                    timeout,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn static_targets_get_job_instance_and_group_labels() {
+        let c = Config::parse(
+            "global: {scrape_interval: 10s}\nscrape_configs:\n  - job_name: api\n    metrics_path: /actuator/prometheus\n    static_configs:\n      - targets: ['api:8080', 'api2:8080']\n        labels: {env: prod}\n",
+            Path::new("t.yml"),
+        )
+        .unwrap();
+        let ts = targets_from_config(&c).unwrap();
+        assert_eq!(ts.len(), 2);
+        let t = &ts[0];
+        assert_eq!(t.url, "http://api:8080/actuator/prometheus");
+        assert_eq!(t.labels.to_string(), r#"{env="prod", instance="api:8080", job="api"}"#);
+        assert_eq!(t.discovered.get("__scrape_interval__"), Some("10s"));
+        assert_eq!(t.interval, Duration::from_secs(10));
+        assert_ne!(t.key(), ts[1].key());
+    }
+
+    #[test]
+    fn group_label_may_override_instance() {
+        let c = Config::parse(
+            "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['h:1']\n        labels: {instance: nice-name}\n",
+            Path::new("t.yml"),
+        )
+        .unwrap();
+        let ts = targets_from_config(&c).unwrap();
+        assert_eq!(ts[0].labels.get("instance"), Some("nice-name"));
+        assert_eq!(ts[0].url, "http://h:1/metrics");
+    }
+}
