@@ -6,6 +6,7 @@
 //! ([`telemetry`]) and the HTTP front ([`web`]); [`run`] wires them into a running server and
 //! `main.rs` only turns its outcome into an exit code.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod scrape;
@@ -45,14 +46,17 @@ pub enum RunError {
     Target(#[from] TargetError),
 }
 
-/// Everything the HTTP router needs, built from flags and configuration. `db` is filled once the
-/// database has opened.
-pub fn build_state(
-    flags: &Flags,
-    config: Arc<Config>,
-    db: Arc<OnceLock<Arc<Db>>>,
-    scrape: Arc<OnceLock<Arc<ScrapeManager>>>,
-) -> WebState {
+/// The running parts of Vigil that HTTP handlers and the UI reach: fixed facts from start-up,
+/// and the database and scrape manager, which appear once storage has opened.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub status: StatusInfo,
+    pub db: Arc<OnceLock<Arc<Db>>>,
+    pub scrape: OnceLock<Arc<ScrapeManager>>,
+}
+
+/// Everything the HTTP router needs, built from flags and configuration.
+pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let status = StatusInfo {
         version: BUILD.version.to_string(),
@@ -65,11 +69,14 @@ pub fn build_state(
         config_yaml: config.to_yaml(),
         flags: flags.describe(),
     };
+    let db = Arc::new(OnceLock::new());
+    let services = Arc::new(Services { config, status, db: db.clone(), scrape: OnceLock::new() });
     WebState {
         leptos_options: web::leptos_options(flags.listen_address),
         telemetry: Telemetry::new(now.as_secs_f64(), db),
         readiness: Readiness::default(),
-        backend: Arc::new(UiBackend { status, config, scrape }),
+        backend: Arc::new(UiBackend(services.clone())),
+        services,
     }
 }
 
@@ -78,9 +85,8 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     std::fs::create_dir_all(&flags.storage_path)
         .map_err(|source| RunError::Storage { path: flags.storage_path.display().to_string(), source })?;
     let config = Arc::new(config);
-    let db_cell = Arc::new(OnceLock::new());
-    let scrape_cell = Arc::new(OnceLock::new());
-    let state = build_state(&flags, config.clone(), db_cell.clone(), scrape_cell.clone());
+    let state = build_state(&flags, config.clone());
+    let services = state.services.clone();
     let readiness = state.readiness.clone();
     let listener = tokio::net::TcpListener::bind(flags.listen_address)
         .await
@@ -112,10 +118,10 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
         "time-series database open"
     );
     let db = Arc::new(db);
-    let _ = db_cell.set(db.clone());
+    let _ = services.db.set(db.clone());
     let scrape = Arc::new(ScrapeManager::new(db.clone())?);
     scrape.apply(targets_from_config(&config)?);
-    let _ = scrape_cell.set(scrape.clone());
+    let _ = services.scrape.set(scrape.clone());
     readiness.set_ready();
     tokio::spawn(maintain_periodically(db));
 

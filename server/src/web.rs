@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use app::model::{Backend, SharedBackend, StatusInfo, TargetInfo};
@@ -25,8 +25,8 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::config::{Config, PromDuration};
-use crate::scrape::manager::{Health, ScrapeManager, TargetStatus};
+use crate::config::PromDuration;
+use crate::scrape::manager::{Health, TargetStatus};
 use crate::scrape::target::{targets_from_config, Target};
 use crate::telemetry::Telemetry;
 
@@ -37,6 +37,7 @@ pub struct WebState {
     pub telemetry: Telemetry,
     pub readiness: Readiness,
     pub backend: SharedBackend,
+    pub services: Arc<crate::Services>,
 }
 
 /// Whether Vigil is ready to serve queries; `/-/ready` reports it. Start-up work (later: WAL
@@ -94,16 +95,12 @@ fn resolve_site_root(explicit: Option<String>, compiled: &str, exe: Option<PathB
     }
 }
 
-/// The UI's view of the server. The scrape manager appears once storage has opened.
-pub struct UiBackend {
-    pub status: StatusInfo,
-    pub config: Arc<Config>,
-    pub scrape: Arc<OnceLock<Arc<ScrapeManager>>>,
-}
+/// The UI's view of the server.
+pub struct UiBackend(pub Arc<crate::Services>);
 
 impl Backend for UiBackend {
     fn status(&self) -> StatusInfo {
-        self.status.clone()
+        self.0.status.clone()
     }
 
     fn targets(&self) -> Vec<TargetInfo> {
@@ -115,10 +112,10 @@ impl Backend for UiBackend {
             health: s.map_or(Health::Unknown, |s| s.health).as_str().to_string(),
             last_error: s.and_then(|s| s.last_error.clone()),
         };
-        match self.scrape.get() {
+        match self.0.scrape.get() {
             Some(manager) => manager.targets().iter().map(|(t, s)| info(t, Some(s))).collect(),
             // Before storage has opened nothing is scraped yet: Prometheus's initial state.
-            None => targets_from_config(&self.config)
+            None => targets_from_config(&self.0.config)
                 .map(|ts| ts.iter().map(|t| info(t, None)).collect())
                 .unwrap_or_default(),
         }
@@ -143,6 +140,7 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
+        .merge(crate::api::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || app::shell(options.clone())
