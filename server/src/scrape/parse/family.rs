@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-use super::lex::{show, unescape_bytes, LabelSpan};
+use super::lex::{eq, show, unescape_bytes, LabelSpan};
 use super::number;
 use super::{ErrorKind, Fail, MetricType};
 
@@ -178,7 +178,7 @@ impl Exclude<'_> {
     fn keeps(&self, b: &[u8], l: &LabelSpan) -> bool {
         match self {
             Exclude::Nothing => true,
-            Exclude::Name(n) => l.name(b) != *n,
+            Exclude::Name(n) => !eq(l.name(b), n),
             Exclude::All => false,
         }
     }
@@ -255,9 +255,13 @@ impl Families {
     pub fn sample(&mut self, b: &[u8], s: &SampleFacts, labels: &[LabelSpan]) -> Result<bool, Fail> {
         let name = &b[s.name_start..s.name_end];
         let suffix = match self.current {
-            Some(f) => name
-                .strip_prefix(&b[f.name_start..f.name_end])
-                .and_then(|rest| suffixes(f.kind()).iter().copied().find(|x| x.as_str().as_bytes() == rest)),
+            Some(f) => {
+                let family = &b[f.name_start..f.name_end];
+                name.get(..family.len()).filter(|p| eq(p, family)).and_then(|_| {
+                    let rest = &name[family.len()..];
+                    suffixes(f.kind()).iter().copied().find(|x| eq(x.as_str().as_bytes(), rest))
+                })
+            }
             None => None,
         };
         let suffix = match suffix {
@@ -288,7 +292,7 @@ impl Families {
         let mut le = None;
         let exclude = match (kind, suffix) {
             (MetricType::StateSet, _) => {
-                if !labels.iter().any(|l| l.name(b) == family) {
+                if !labels.iter().any(|l| eq(l.name(b), family)) {
                     return Err(fail(format!(
                         "stateset sample without a label named after its family \"{}\"",
                         show(family)
@@ -513,11 +517,10 @@ impl Families {
     /// spelled canonically (`+Inf`, `-Inf`).
     /// Errors are phrased to follow "histogram bucket " or "summary quantile ".
     fn number_label(&mut self, b: &[u8], labels: &[LabelSpan], name: &[u8]) -> Result<f64, String> {
-        let label = show(name);
         let l = labels
             .iter()
-            .find(|l| l.name(b) == name)
-            .ok_or_else(|| format!("without a \"{label}\" label"))?;
+            .find(|l| eq(l.name(b), name))
+            .ok_or_else(|| format!("without a \"{}\" label", show(name)))?;
         let raw = l.value(b);
         let text: &[u8] = if l.escaped {
             unescape_bytes(raw, &mut self.buf_a);
@@ -525,7 +528,7 @@ impl Families {
         } else {
             raw
         };
-        let bad = |why: &str| format!("label {label}=\"{}\" {why}", show(text));
+        let bad = |why: &str| format!("label {}=\"{}\" {why}", show(name), show(text));
         let x = number::parse_value(text).map_err(|_| bad("is not a number"))?;
         if x.is_infinite() && text != b"+Inf" && text != b"-Inf" {
             return Err(bad("is not canonical (infinity is written +Inf or -Inf)"));

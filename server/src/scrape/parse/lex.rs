@@ -60,6 +60,39 @@ pub(super) fn is_digit(b: u8) -> bool {
     CLASS[b as usize] & DIGIT != 0
 }
 
+/// Byte-slice equality for the short names and values compared several times per sample: a
+/// call to libc's `memcmp` costs more than the comparison itself at these lengths.
+#[inline(always)]
+pub(super) fn eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > 16 {
+        return a == b;
+    }
+    if n >= 8 {
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    let mut i = 0;
+    while i < n {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[inline(always)]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(src) = s.get(at..at + 8) {
+        w.copy_from_slice(src);
+    }
+    u64::from_ne_bytes(w)
+}
+
 /// End of the metric name `[a-zA-Z_:][a-zA-Z0-9_:]*` starting at `pos`; `pos` when there is none.
 #[inline]
 pub(super) fn scan_name(b: &[u8], pos: usize) -> usize {
@@ -145,17 +178,28 @@ pub(super) enum Dialect {
     OpenMetrics,
 }
 
+/// What a label block belongs to: a series may not name a label `__name__` (the metric name
+/// would be there twice once the name is added), an exemplar may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Block {
+    Series,
+    Exemplar,
+}
+
 /// Scans the label block whose `{` is at `open`, appending one span per label to `out` (cleared
-/// first). Returns the position just after the closing `}`. `what` names the block in errors
-/// ("label", "exemplar label").
+/// first). Returns the position just after the closing `}`.
 pub(super) fn scan_labels(
     b: &[u8],
     open: usize,
     dialect: Dialect,
-    what: &str,
+    block: Block,
     out: &mut Vec<LabelSpan>,
 ) -> Result<usize, Fail> {
     out.clear();
+    let what = match block {
+        Block::Series => "label",
+        Block::Exemplar => "exemplar label",
+    };
     let text = dialect == Dialect::Text;
     let mut i = open + 1;
     if text {
@@ -176,6 +220,12 @@ pub(super) fn scan_labels(
             return Err(Fail::syntax(i, msg));
         }
         let name = &b[name_start..name_end];
+        if block == Block::Series && name == b"__name__" {
+            return Err(Fail::syntax(
+                name_start,
+                "label name \"__name__\" is reserved for the metric name".to_string(),
+            ));
+        }
         i = name_end;
         if text {
             i = skip_blanks(b, i);
@@ -203,7 +253,7 @@ pub(super) fn scan_labels(
         let value_start = i + 1;
         let (value_end, escaped) = scan_quoted(b, value_start, what, name)?;
         for prev in out.iter() {
-            if prev.name(b) == name {
+            if eq(prev.name(b), name) {
                 return Err(Fail::syntax(name_start, format!("duplicate {what} name \"{}\"", show(name))));
             }
         }

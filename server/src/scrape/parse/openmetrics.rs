@@ -9,9 +9,8 @@
 //! [`super::Validation::Strict`].
 
 use super::family::{Meta, SampleFacts};
-use super::lex::{self, found, show, Dialect, Escaped, Escapes, LabelsText};
+use super::lex::{self, found, show, Block, Dialect, Escaped, Escapes, LabelsText};
 use super::number::{self, NumError};
-use super::text::reject_name_label;
 use super::{Entry, ErrorKind, Exemplar, Fail, MetricType, Parser, Sample, Validation};
 
 /// Exemplar label names and values together may hold at most this many characters.
@@ -139,9 +138,7 @@ impl<'a> Parser<'a> {
             ));
         }
         let series_end = if b.get(name_end) == Some(&b'{') {
-            let end = lex::scan_labels(b, name_end, Dialect::OpenMetrics, "label", &mut self.scratch.labels)?;
-            reject_name_label(b, &self.scratch.labels)?;
-            end
+            lex::scan_labels(b, name_end, Dialect::OpenMetrics, Block::Series, &mut self.scratch.labels)?
         } else {
             self.scratch.labels.clear();
             name_end
@@ -244,7 +241,7 @@ impl<'a> Parser<'a> {
         }
         let open = hash + 2;
         let close =
-            lex::scan_labels(b, open, Dialect::OpenMetrics, "exemplar label", &mut self.scratch.exemplar)?;
+            lex::scan_labels(b, open, Dialect::OpenMetrics, Block::Exemplar, &mut self.scratch.exemplar)?;
         let labels = LabelsText::new(self.str(open, close)?);
         let chars: usize = labels.iter().map(|(n, v)| n.len() + v.unescaped_chars()).sum();
         if chars > EXEMPLAR_MAX_CHARS {

@@ -10,7 +10,7 @@
 //! not supported; raw newlines inside label values are errors. Duplicate label names and the
 //! label name `__name__` are rejected here, where Prometheus rejects the scrape when appending.
 
-use super::lex::{self, found, show, Dialect, Escaped, Escapes};
+use super::lex::{self, found, show, Block, Dialect, Escaped, Escapes};
 use super::number::{self, NumError};
 use super::{Entry, ErrorKind, Fail, MetricType, Parser, Sample};
 
@@ -115,8 +115,8 @@ impl<'a> Parser<'a> {
         }
         let after_name = lex::skip_blanks(b, name_end);
         let (labels_start, series_end) = if b.get(after_name) == Some(&b'{') {
-            let end = lex::scan_labels(b, after_name, Dialect::Text, "label", &mut self.scratch.labels)?;
-            reject_name_label(b, &self.scratch.labels)?;
+            let end =
+                lex::scan_labels(b, after_name, Dialect::Text, Block::Series, &mut self.scratch.labels)?;
             (after_name, end)
         } else {
             if after_name == name_end && after_name < b.len() && b[after_name] != b'\n' {
@@ -204,17 +204,4 @@ impl<'a> Parser<'a> {
             created: false,
         }))
     }
-}
-
-/// `__name__` inside the braces would give the series two names once the metric name is added.
-pub(super) fn reject_name_label(b: &[u8], labels: &[lex::LabelSpan]) -> Result<(), Fail> {
-    for l in labels {
-        if l.name(b) == b"__name__" {
-            return Err(Fail::syntax(
-                l.name_start,
-                "label name \"__name__\" is reserved for the metric name".to_string(),
-            ));
-        }
-    }
-    Ok(())
 }
