@@ -567,6 +567,7 @@ fn coding_name(e: Encoding) -> String {
 fn source_name(s: ValueSource) -> &'static str {
     match s {
         ValueSource::Decimal { .. } => "decimals",
+        ValueSource::NearDecimal { .. } => "near-decimals + ulp residuals",
         ValueSource::Bits => "raw bits",
     }
 }

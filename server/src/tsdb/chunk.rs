@@ -38,21 +38,25 @@
 //! ```text
 //! u8       modes           bit 0: timestamps, 0 = delta, 1 = grid
 //!                          bits 1-2: values, 0 = XOR, 1 = delta, 2 = delta-of-delta
-//!                          bits 3-7: value source, 0..=18 = decimal scale k, 31 = raw bits
-//!                                    (0 for XOR)
+//!                          bits 3-7: value source, 0..=18 = decimal scale k,
+//!                                    30 = near-decimal, 31 = raw bits (0 for XOR)
 //! block    timestamps      only if n ≥ 2: PFOR block (see `pfor`) of n−1 values, for i ≥ 1
 //!                          delta: tᵢ − tᵢ₋₁
 //!                          grid:  tᵢ − (min + i·D), D = round((max − min)/(n − 1))
 //! then, for XOR values:
 //! bits     values          as in encoding 1 without timestamps, to the end of the chunk
-//! or, for integer values mᵢ (decimal: vᵢ = mᵢ / 10ᵏ exactly; raw bits: mᵢ = bits(vᵢ)):
+//! or, for integer values mᵢ (decimal: vᵢ = mᵢ / 10ᵏ exactly; near-decimal:
+//! bits(vᵢ) = bits(mᵢ / 10ᵏ) + eᵢ modulo 2⁶⁴; raw bits: mᵢ = bits(vᵢ)):
+//! u8       k               only for near-decimals: the scale, 0..=18
 //! varint   m₀
 //! varint   m₁ − m₀         only for delta-of-delta and n ≥ 2
+//! varint   e₀              only for near-decimals
 //! uvarint  p               only for decimals: values patched in raw, each as
 //!   uvarint  index gap     index − previous index − 1 (the first: its index)
 //!   u64 LE   raw bits      the value; its mᵢ repeats mᵢ₋₁ so it adds no delta
 //! block    deltas          PFOR block of mᵢ − mᵢ₋₁ (n−1 values, i ≥ 1) or of
 //!                          (mᵢ − mᵢ₋₁) − (mᵢ₋₁ − mᵢ₋₂) (n−2 values, i ≥ 2), if any
+//! block    residuals       only for near-decimals and n ≥ 2: PFOR block of eᵢ − eᵢ₋₁
 //! ```
 //!
 //! Integer chunks must end exactly after their last block. [`Chunk::from_bytes`] checks all of
@@ -128,6 +132,8 @@ pub enum ValueCoding {
 pub enum ValueSource {
     /// Values are `m / 10^scale` exactly, a few raw exceptions aside.
     Decimal { scale: u8 },
+    /// Values are `m / 10^scale` corrected by a residual in ulps.
+    NearDecimal { scale: u8 },
     /// The IEEE bit patterns taken as integers.
     Bits,
 }

@@ -9,10 +9,12 @@
 //!
 //! Values, when every value is `m · 10⁻ᵏ` exactly (as parsed from an exposition with a few
 //! decimals), become the integers `m` at one common scale `k`; values that are not (a stale
-//! marker NaN, ±Inf, −0.0, a float sum) are patched in raw when they are few. Otherwise the raw
-//! IEEE bit patterns serve as integers. Either integer sequence is packed as deltas (counters,
-//! random walks) or deltas-of-deltas (steady rates). Gorilla XOR of the values remains the
-//! fallback when it is smaller.
+//! marker NaN, ±Inf, −0.0) are patched in raw when they are few. Otherwise, values near
+//! decimals (a histogram's `_sum` of whole-nanosecond observations added in binary floating
+//! point) become `m = round(v · 10ᵏ)` plus a residual `bits(v) − bits(m / 10ᵏ)` of a few ulps,
+//! packed as deltas; or else the raw IEEE bit patterns serve as the integers. The integers are
+//! packed as deltas (counters, random walks) or deltas-of-deltas (steady rates). Gorilla XOR of
+//! the values remains the fallback when it is smaller.
 
 use super::bits::{read_uvarint, read_varint, uvarint_len, zigzag, BitCount, BitCursor, BitWriter};
 use super::pfor;
@@ -23,6 +25,7 @@ use super::{TimestampCoding, ValueCoding, ValueSource};
 /// need 9.
 pub(super) const MAX_SCALE: u8 = 18;
 const RAW_BITS: u8 = 31;
+const NEAR_DECIMAL: u8 = 30;
 
 const POW10: [f64; MAX_SCALE as usize + 1] =
     [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18];
@@ -118,6 +121,9 @@ pub(super) struct Scratch {
     vdd: Vec<i64>,
     sort: Vec<i64>,
     patches: Vec<(u32, u64)>,
+    es: Vec<i64>,
+    ed: Vec<i64>,
+    ed_plan: Option<pfor::Plan>,
 }
 
 /// Max − min, exactly.
@@ -174,39 +180,69 @@ pub(super) fn encode(
         (false, None)
     };
 
-    let scale = to_decimals(vs, &mut s.ms, &mut s.patches);
-    if scale.is_none() {
-        s.ms.clear();
-        s.ms.extend(vs.iter().map(|&b| b as i64));
-        s.patches.clear();
-    }
-    let m0 = s.ms.first().copied().unwrap_or(0);
-    let fixed = uvarint_len(zigzag(m0)) + if scale.is_some() { patches_len(&s.patches) } else { 0 };
-    deltas(&s.ms, &mut s.vd);
-    deltas(&s.vd, &mut s.vdd);
-    let d1 = s.vd.first().copied().unwrap_or(0);
-    let delta_plan = (!s.vd.is_empty()).then(|| pfor::plan(&s.vd, &mut s.sort));
-    // Deltas-of-deltas only pay when they spread less than the deltas (a steady rate); planning
-    // them otherwise would cost sealing time for nothing.
-    let dod_plan =
-        (!s.vdd.is_empty() && spread(&s.vdd) < spread(&s.vd)).then(|| pfor::plan(&s.vdd, &mut s.sort));
-    let delta_bytes = fixed + delta_plan.map_or(0, |p| p.bytes);
-    let dod_bytes = match dod_plan {
-        Some(p) => fixed + uvarint_len(zigzag(d1)) + p.bytes,
-        None if n == 2 => fixed + uvarint_len(zigzag(d1)),
-        None => usize::MAX,
+    // Values: exact decimals when they exist (nearly always on scraped data); otherwise the
+    // better of near-decimals with ulp residuals and raw bits.
+    let src = match to_decimals(vs, &mut s.ms, &mut s.patches) {
+        // At a fine scale almost any double is an exact decimal (17 digits suffice), and then
+        // the integers carry binary rounding noise; a coarser near-decimal may do better.
+        Some(k) if patches_len(&s.patches) + int_plan(s).bytes() > NOISY_BYTES_PER_SAMPLE * n => {
+            let exact = patches_len(&s.patches) + int_plan(s).bytes();
+            let near = near_scale(vs).filter(|&kn| kn < k).map(|kn| {
+                let extra = fill_near(vs, kn, s);
+                (kn, extra + int_plan(s).bytes())
+            });
+            match near {
+                Some((kn, bytes)) if bytes < exact => {
+                    s.patches.clear();
+                    Src::Near(kn)
+                }
+                Some(_) => {
+                    to_decimals(vs, &mut s.ms, &mut s.patches);
+                    Src::Exact(k)
+                }
+                None => Src::Exact(k),
+            }
+        }
+        Some(k) => Src::Exact(k),
+        None => {
+            s.patches.clear();
+            let near = near_scale(vs).map(|k| {
+                let extra = fill_near(vs, k, s);
+                (k, extra + int_plan(s).bytes())
+            });
+            s.ms.clear();
+            s.ms.extend(vs.iter().map(|&b| b as i64));
+            let raw = int_plan(s).bytes();
+            match near {
+                Some((k, bytes)) if bytes < raw => {
+                    fill_near(vs, k, s);
+                    Src::Near(k)
+                }
+                _ => Src::Raw,
+            }
+        }
     };
-    let dod = dod_bytes < delta_bytes;
+    let extra = match src {
+        Src::Exact(_) => patches_len(&s.patches),
+        Src::Near(_) => near_extra(s),
+        Src::Raw => 0,
+    };
+    let ip = int_plan(s);
+    let int_bytes = extra + ip.bytes();
 
     let mut xor_bits = BitCount::default();
     let mut enc = XorValueEncoder::default();
     for &v in vs {
         enc.encode(v, &mut xor_bits);
     }
-    let use_xor = xor_bits.0.div_ceil(8) < delta_bytes.min(dod_bytes);
+    let use_xor = xor_bits.0.div_ceil(8) < int_bytes;
 
-    let source = scale.unwrap_or(RAW_BITS);
-    let transform: u8 = match (use_xor, dod) {
+    let source = match src {
+        Src::Exact(k) => k,
+        Src::Near(_) => NEAR_DECIMAL,
+        Src::Raw => RAW_BITS,
+    };
+    let transform: u8 = match (use_xor, ip.dod) {
         (true, _) => 0,
         (false, false) => 1,
         (false, true) => 2,
@@ -226,11 +262,17 @@ pub(super) fn encode(
         return (tsc, ValueCoding::Xor);
     }
 
-    out.push_varint(m0);
-    if dod && n >= 2 {
-        out.push_varint(d1);
+    if let Src::Near(k) = src {
+        out.push_byte(k);
     }
-    if scale.is_some() {
+    out.push_varint(s.ms.first().copied().unwrap_or(0));
+    if ip.dod && n >= 2 {
+        out.push_varint(s.vd.first().copied().unwrap_or(0));
+    }
+    if let Src::Near(_) = src {
+        out.push_varint(s.es.first().copied().unwrap_or(0));
+    }
+    if let Src::Exact(_) = src {
         out.push_uvarint(s.patches.len() as u64);
         let mut prev = None;
         for &(i, bits) in &s.patches {
@@ -239,15 +281,144 @@ pub(super) fn encode(
             prev = Some(i);
         }
     }
-    let (seq, plan) = if dod { (&s.vdd, dod_plan) } else { (&s.vd, delta_plan) };
+    let (seq, plan) = if ip.dod { (&s.vdd, ip.dod_plan) } else { (&s.vd, ip.delta_plan) };
     if let Some(plan) = plan {
         pfor::write(seq, &plan, out);
     }
-    let src = match scale {
-        Some(k) => ValueSource::Decimal { scale: k },
-        None => ValueSource::Bits,
+    if let (Src::Near(_), Some(plan)) = (src, s.ed_plan) {
+        pfor::write(&s.ed, &plan, out);
+    }
+    let vsrc = match src {
+        Src::Exact(k) => ValueSource::Decimal { scale: k },
+        Src::Near(k) => ValueSource::NearDecimal { scale: k },
+        Src::Raw => ValueSource::Bits,
     };
-    (tsc, if dod { ValueCoding::DeltaOfDelta(src) } else { ValueCoding::Delta(src) })
+    (tsc, if ip.dod { ValueCoding::DeltaOfDelta(vsrc) } else { ValueCoding::Delta(vsrc) })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    Exact(u8),
+    Near(u8),
+    Raw,
+}
+
+/// The integer codings of `ms` (delta and, when it may pay, delta-of-delta), sized.
+struct IntPlan {
+    dod: bool,
+    delta_bytes: usize,
+    dod_bytes: usize,
+    delta_plan: Option<pfor::Plan>,
+    dod_plan: Option<pfor::Plan>,
+}
+
+impl IntPlan {
+    fn bytes(&self) -> usize {
+        self.delta_bytes.min(self.dod_bytes)
+    }
+}
+
+/// Plans `s.ms`, leaving its deltas in `s.vd` and deltas-of-deltas in `s.vdd`.
+fn int_plan(s: &mut Scratch) -> IntPlan {
+    let n = s.ms.len();
+    let fixed = uvarint_len(zigzag(s.ms.first().copied().unwrap_or(0)));
+    deltas(&s.ms, &mut s.vd);
+    deltas(&s.vd, &mut s.vdd);
+    let d1 = s.vd.first().copied().unwrap_or(0);
+    let delta_plan = (!s.vd.is_empty()).then(|| pfor::plan(&s.vd, &mut s.sort));
+    // Deltas-of-deltas only pay when they spread less than the deltas (a steady rate); planning
+    // them otherwise would cost sealing time for nothing.
+    let dod_plan =
+        (!s.vdd.is_empty() && spread(&s.vdd) < spread(&s.vd)).then(|| pfor::plan(&s.vdd, &mut s.sort));
+    let delta_bytes = fixed + delta_plan.map_or(0, |p| p.bytes);
+    let dod_bytes = match dod_plan {
+        Some(p) => fixed + uvarint_len(zigzag(d1)) + p.bytes,
+        None if n == 2 => fixed + uvarint_len(zigzag(d1)),
+        None => usize::MAX,
+    };
+    IntPlan { dod: dod_bytes < delta_bytes, delta_bytes, dod_bytes, delta_plan, dod_plan }
+}
+
+/// Above this many bytes per sample, exact decimals are suspected of carrying binary noise.
+const NOISY_BYTES_PER_SAMPLE: usize = 2;
+
+/// Largest |value| for near-decimals: beyond 2⁵³ the integers stop being exact in f64 and the
+/// residuals grow with them.
+const NEAR_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// Values probed to pick the scale of near-decimals.
+const NEAR_PROBE: usize = 16;
+
+/// The scale at which `vs` are best approximated by decimals, judged on a prefix: at the
+/// resolution the values were measured in (whole nanoseconds summed in binary floating point,
+/// say) the integers step by the measurements and the residuals stay a few ulps, where a coarser
+/// scale moves those bits into the residuals and a finer one into the integers.
+fn near_scale(vs: &[u64]) -> Option<u8> {
+    let finite = || vs.iter().map(|&b| f64::from_bits(b)).filter(|v| v.is_finite());
+    let max_abs = finite().fold(0.0f64, |a, v| a.max(v.abs()));
+    let mut probe = [0f64; NEAR_PROBE];
+    let mut len = 0;
+    for (slot, v) in probe.iter_mut().zip(finite()) {
+        *slot = v;
+        len += 1;
+    }
+    if len < 2 {
+        return None;
+    }
+    let mut best: Option<(u32, u8)> = None;
+    for k in 0..=MAX_SCALE {
+        let p = POW10[usize::from(k)];
+        if max_abs * p >= NEAR_LIMIT {
+            break;
+        }
+        let mut prev: Option<(i64, i64)> = None;
+        let (mut dm, mut de) = ((i128::MAX, i128::MIN), (i128::MAX, i128::MIN));
+        for &v in &probe[..len] {
+            let m = (v * p).round() as i64;
+            let e = (v.to_bits() as i64).wrapping_sub((m as f64 / p).to_bits() as i64);
+            if let Some((pm, pe)) = prev {
+                let (a, b) = (i128::from(m) - i128::from(pm), i128::from(e) - i128::from(pe));
+                dm = (dm.0.min(a), dm.1.max(a));
+                de = (de.0.min(b), de.1.max(b));
+            }
+            prev = Some((m, e));
+        }
+        let bits = |r: (i128, i128)| 128 - ((r.1 - r.0) as u128).leading_zeros();
+        let cost = bits(dm) + bits(de);
+        if best.is_none_or(|(c, _)| cost < c) {
+            best = Some((cost, k));
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// Fills `s.ms` with the near-decimal integers of `vs` at scale `k` and `s.es` with the residuals
+/// that make them exact; returns the bytes those residuals and the scale byte cost.
+fn fill_near(vs: &[u64], k: u8, s: &mut Scratch) -> usize {
+    let p = POW10[usize::from(k.min(MAX_SCALE))];
+    s.ms.clear();
+    s.es.clear();
+    let mut prev: Option<i64> = None;
+    for &b in vs {
+        let v = f64::from_bits(b);
+        let m = if v.is_finite() && (v * p).abs() < NEAR_LIMIT {
+            (v * p).round() as i64
+        } else {
+            // NaN, ±Inf: repeat the integer so the residual alone carries the value.
+            prev.unwrap_or(0)
+        };
+        prev = Some(m);
+        s.ms.push(m);
+        s.es.push((b as i64).wrapping_sub((m as f64 / p).to_bits() as i64));
+    }
+    near_extra(s)
+}
+
+/// Bytes of the scale, the first residual and the residual block, planning the block.
+fn near_extra(s: &mut Scratch) -> usize {
+    deltas(&s.es, &mut s.ed);
+    s.ed_plan = (!s.ed.is_empty()).then(|| pfor::plan(&s.ed, &mut s.sort));
+    1 + uvarint_len(zigzag(s.es.first().copied().unwrap_or(0))) + s.ed_plan.map_or(0, |p| p.bytes)
 }
 
 /// Non-decimal values of a decimal chunk, read lazily; validated when the iterator is built.
@@ -278,6 +449,8 @@ impl Patches<'_> {
     }
 }
 
+// Boxing the larger variant would allocate per iteration; the iterator is on the stack anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Values<'a> {
     Xor(XorValues<'a>),
@@ -293,7 +466,16 @@ enum Values<'a> {
         /// 10ᵏ for decimals; `None` for raw bits.
         divisor: Option<f64>,
         patches: Patches<'a>,
+        /// Near-decimals only: the ulp corrections.
+        residual: Option<Residual<'a>>,
     },
+}
+
+#[derive(Clone, Debug)]
+struct Residual<'a> {
+    deltas: Option<pfor::Reader<'a>>,
+    /// The residual before the next one to decode.
+    e: i64,
 }
 
 /// Samples decoded per batch: each stream is decoded in a tight loop over a batch, which is
@@ -351,9 +533,17 @@ impl<'a> PackedIter<'a> {
             }
             1 | 2 => {
                 let dod = transform == 2;
-                let divisor = match source {
-                    k if k <= MAX_SCALE => Some(POW10[usize::from(k)]),
-                    RAW_BITS => None,
+                let (divisor, near) = match source {
+                    k if k <= MAX_SCALE => (Some(POW10[usize::from(k)]), None),
+                    NEAR_DECIMAL => {
+                        let k = *data.get(pos).ok_or("truncated scale")?;
+                        pos += 1;
+                        if k > MAX_SCALE {
+                            return Err("scale over 18");
+                        }
+                        (Some(POW10[usize::from(k)]), Some(k))
+                    }
+                    RAW_BITS => (None, None),
                     _ => return Err("unknown value source"),
                 };
                 let m0 = read_varint(data, &mut pos).ok_or("truncated first value")?;
@@ -362,8 +552,13 @@ impl<'a> PackedIter<'a> {
                 } else {
                     0
                 };
+                let e0 = if near.is_some() {
+                    read_varint(data, &mut pos).ok_or("truncated first residual")?
+                } else {
+                    0
+                };
                 let mut patches = Patches { data, pos, left: 0, next: u32::MAX };
-                if divisor.is_some() {
+                if divisor.is_some() && near.is_none() {
                     let count = read_uvarint(data, &mut pos).ok_or("truncated patch count")?;
                     if count > u64::from(n) {
                         return Err("more patches than samples");
@@ -394,15 +589,24 @@ impl<'a> PackedIter<'a> {
                 }
                 let count = (n as usize).saturating_sub(if dod { 2 } else { 1 });
                 let deltas = if count > 0 { Some(pfor::Reader::parse(data, &mut pos, count)?) } else { None };
+                let residual = match near {
+                    Some(_) if n >= 2 => Some(Residual {
+                        deltas: Some(pfor::Reader::parse(data, &mut pos, n as usize - 1)?),
+                        e: e0,
+                    }),
+                    Some(_) => Some(Residual { deltas: None, e: e0 }),
+                    None => None,
+                };
                 if pos != data.len() {
                     return Err("trailing bytes after the values");
                 }
-                let src = match divisor {
-                    Some(_) => ValueSource::Decimal { scale: source },
-                    None => ValueSource::Bits,
+                let src = match (near, divisor) {
+                    (Some(k), _) => ValueSource::NearDecimal { scale: k },
+                    (None, Some(_)) => ValueSource::Decimal { scale: source },
+                    (None, None) => ValueSource::Bits,
                 };
                 let vc = if dod { ValueCoding::DeltaOfDelta(src) } else { ValueCoding::Delta(src) };
-                (Values::Int { deltas, dod, m: m0, d: 0, d1, divisor, patches }, vc)
+                (Values::Int { deltas, dod, m: m0, d: 0, d1, divisor, patches, residual }, vc)
             }
             _ => return Err("unknown value transform"),
         };
@@ -478,7 +682,7 @@ impl<'a> PackedIter<'a> {
                     *out = f64::from_bits(x.next_value().ok_or(())?);
                 }
             }
-            Values::Int { deltas, dod, m, d, d1, divisor, patches } => {
+            Values::Int { deltas, dod, m, d, d1, divisor, patches, residual } => {
                 // The first value's delta is 0; with deltas-of-deltas the second's comes from
                 // the header, so the block starts one sample later.
                 let mut ys = [0i64; BATCH];
@@ -526,6 +730,19 @@ impl<'a> PackedIter<'a> {
                             *out = f64::from_bits(y as u64);
                         }
                     }
+                }
+                if let Some(res) = residual {
+                    let mut es = [0i64; BATCH];
+                    let skip = usize::from(first == 0);
+                    if let Some(r) = res.deltas.as_mut() {
+                        r.fill(&mut es[skip..k]).ok_or(())?;
+                    }
+                    let mut e = res.e;
+                    for (out, &x) in self.batch_v[..k].iter_mut().zip(&es[..k]) {
+                        e = e.wrapping_add(x);
+                        *out = f64::from_bits(out.to_bits().wrapping_add(e as u64));
+                    }
+                    res.e = e;
                 }
             }
         }
