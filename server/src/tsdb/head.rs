@@ -86,6 +86,20 @@ pub struct CommitStats {
     pub out_of_bounds: usize,
 }
 
+/// Sizes of the head's sample data, from [`Head::chunk_stats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub series: usize,
+    pub sealed_chunks: usize,
+    pub sealed_samples: usize,
+    /// Encoded bytes of the sealed chunks.
+    pub sealed_bytes: usize,
+    pub open_samples: usize,
+    /// Encoded bytes of the open chunks, header included, spare buffer capacity not.
+    pub open_bytes: usize,
+    pub out_of_order_samples: usize,
+}
+
 /// Counters for `vigil_tsdb_*` metrics.
 #[derive(Debug, Default)]
 pub struct HeadCounters {
@@ -357,6 +371,23 @@ impl Head {
 
     pub fn index_stats(&self, top_n: usize) -> IndexStats {
         self.index.read().stats(top_n)
+    }
+
+    /// What the head's samples take, counted series by series (takes each series lock briefly).
+    pub fn chunk_stats(&self) -> ChunkStats {
+        let mut st = ChunkStats::default();
+        for r in self.index.read().all_series().to_vec() {
+            let Some(series) = self.series_by_ref(r) else { continue };
+            let d = series.data.lock();
+            st.series += 1;
+            st.sealed_chunks += d.sealed.len();
+            st.sealed_samples += d.sealed.iter().map(Chunk::len).sum::<usize>();
+            st.sealed_bytes += d.sealed.iter().map(|c| c.as_bytes().len()).sum::<usize>();
+            st.open_samples += d.open.len();
+            st.open_bytes += if d.open.is_empty() { 0 } else { d.open.byte_len() };
+            st.out_of_order_samples += d.ooo.len();
+        }
+        st
     }
 
     fn note_time(&self, t: i64) {
