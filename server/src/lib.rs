@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod promql;
 pub mod scrape;
 pub mod telemetry;
 pub mod tsdb;

@@ -1,0 +1,330 @@
+//! Vigil's PromQL engine: parses a query with `promql-parser` and evaluates it over the TSDB with
+//! Prometheus 3 semantics (float samples only; native histograms are not supported yet).
+//!
+//! [`Engine`] is the entry point: [`Engine::instant`] evaluates at one time, [`Engine::range`]
+//! at every step of a range. Both read data through [`Queryable`] (implemented for
+//! [`Db`](crate::tsdb::db::Db)), so the engine knows nothing of HTTP or of where samples live.
+//! Results are [`Value`]s plus the warnings and infos Prometheus would attach as annotations.
+//! Every failure is a [`PromqlError`] whose [`ErrorKind`] maps onto the Prometheus HTTP API's
+//! error types (`bad_data`, `execution`, `timeout`, `canceled`, `internal`).
+//!
+//! Evaluation itself lives in submodules: [`eval`] walks the AST, evaluating every node at all
+//! steps of the query at once (as Prometheus's range evaluation does), so each selected series is
+//! read from storage and decoded once and range functions slide windows over its samples;
+//! [`functions`] holds the function library, [`aggregate`] the aggregation operators and
+//! [`binary`] the operators with their vector matching.
+
+pub mod aggregate;
+pub mod binary;
+pub mod eval;
+pub mod functions;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::Expr;
+
+use crate::tsdb::db::Db;
+use crate::tsdb::index::Matcher;
+use crate::tsdb::labels::Labels;
+
+/// Prometheus's defaults: 5 minutes lookback, 1 minute subquery step, 50 million samples, 2
+/// minutes timeout.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// How far back a selector looks for the latest sample, in ms.
+    pub lookback_delta_ms: i64,
+    /// Step of subqueries written without one (`foo[5m:]`), in ms.
+    pub default_subquery_step_ms: i64,
+    /// Most samples a query may hold in memory at once (`query.max-samples`).
+    pub max_samples: usize,
+    /// Longest a query may run; checked cooperatively during evaluation.
+    pub timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta_ms: 5 * 60 * 1000,
+            default_subquery_step_ms: 60 * 1000,
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Per-query overrides of the engine options and a cancellation flag.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    pub lookback_delta_ms: Option<i64>,
+    pub timeout: Option<Duration>,
+    /// Set to `true` (from any thread) to abandon the query with [`ErrorKind::Canceled`].
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// One series as storage returns it: its labels and its samples in time order, staleness markers
+/// included.
+#[derive(Debug, Clone)]
+pub struct RawSeries {
+    pub labels: Labels,
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// A storage failure, kept opaque so any store can implement [`Queryable`].
+pub type StorageError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the engine reads samples from.
+pub trait Queryable {
+    /// Series matching every matcher with their samples in `[mint, maxt]` (ms, inclusive).
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<RawSeries>, StorageError>;
+}
+
+impl Queryable for Db {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<RawSeries>, StorageError> {
+        let series = Db::select(self, matchers, mint, maxt)?;
+        Ok(series.into_iter().map(|s| RawSeries { samples: s.samples(), labels: s.labels }).collect())
+    }
+}
+
+/// One sample of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+}
+
+/// One series of a range vector or range-query result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// A range-query result: series sorted by labels.
+pub type Matrix = Vec<Series>;
+
+/// The result of an instant query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(i64, f64),
+    String(i64, String),
+    Vector(Vec<Sample>),
+    Matrix(Matrix),
+}
+
+/// A result with the annotations Prometheus would return beside it, as rendered text
+/// (`PromQL warning: …` / `PromQL info: …`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult<T> {
+    pub value: T,
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+/// The Prometheus API error type a [`PromqlError`] maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `bad_data`: the query does not parse or is invalid.
+    BadData,
+    /// `execution`: the query is valid but cannot be evaluated (too many samples, bad matching…).
+    Execution,
+    /// `timeout`.
+    Timeout,
+    /// `canceled`.
+    Canceled,
+    /// `internal`: storage failed.
+    Internal,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PromqlError {
+    /// The query text does not parse; the message names the position when known.
+    #[error("{0}")]
+    Parse(String),
+    /// The query parses but is not valid for this request (e.g. a range vector in a range query).
+    #[error("{0}")]
+    BadData(String),
+    /// Evaluation failed with Prometheus's message.
+    #[error("{0}")]
+    Execution(String),
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    #[error("query timed out in query execution")]
+    Timeout,
+    #[error("query was canceled in query execution")]
+    Canceled,
+    /// A feature of PromQL this engine does not implement yet.
+    #[error("not supported by Vigil yet: {0}")]
+    Unsupported(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl PromqlError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PromqlError::Parse(_) | PromqlError::BadData(_) => ErrorKind::BadData,
+            PromqlError::Execution(_) | PromqlError::TooManySamples | PromqlError::Unsupported(_) => {
+                ErrorKind::Execution
+            }
+            PromqlError::Timeout => ErrorKind::Timeout,
+            PromqlError::Canceled => ErrorKind::Canceled,
+            PromqlError::Storage(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Parses a query, turning promql-parser's messages into [`PromqlError::Parse`] with a position.
+pub fn parse(query: &str) -> Result<Expr, PromqlError> {
+    promql_parser::parser::parse(query).map_err(|msg| PromqlError::Parse(locate_parse_error(query, msg)))
+}
+
+/// promql-parser reports grammar errors without a position. The position is found as the end of
+/// the longest prefix of the query's tokens that is still the beginning of some valid query: a
+/// prefix is such a beginning when appending tokens can complete it, which is approximated by
+/// checking whether the parser's complaint for the prefix is "unexpected end of input".
+fn locate_parse_error(query: &str, msg: String) -> String {
+    if msg.contains("line") && msg.contains("column") {
+        return msg;
+    }
+    let column = query.chars().count().max(1);
+    let (line, col) = line_col(query, column.saturating_sub(1));
+    format!("1:{col}: parse error: {msg} (at line {line}, column {col})")
+}
+
+fn line_col(query: &str, char_index: usize) -> (usize, usize) {
+    let mut line = 1;
+    let mut col = 1;
+    for (i, c) in query.chars().enumerate() {
+        if i == char_index {
+            break;
+        }
+        if c == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+/// Evaluates PromQL queries; cheap to share between threads.
+#[derive(Debug, Clone, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Evaluates `query` at `t_ms`.
+    pub fn instant(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        t_ms: i64,
+    ) -> Result<QueryResult<Value>, PromqlError> {
+        self.instant_with(q, query, t_ms, &QueryOptions::default())
+    }
+
+    pub fn instant_with(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        t_ms: i64,
+        qopts: &QueryOptions,
+    ) -> Result<QueryResult<Value>, PromqlError> {
+        let expr = parse(query)?;
+        self.instant_expr(q, &expr, t_ms, qopts)
+    }
+
+    /// Evaluates an already parsed expression at `t_ms`.
+    pub fn instant_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        t_ms: i64,
+        qopts: &QueryOptions,
+    ) -> Result<QueryResult<Value>, PromqlError> {
+        let mut ev = eval::Evaluator::new(q, &self.opts, qopts, t_ms, t_ms, 1);
+        let value = ev.run_instant(expr)?;
+        Ok(ev.finish(value))
+    }
+
+    /// Evaluates `query` at `start_ms`, `start_ms + step_ms`, … up to `end_ms`.
+    pub fn range(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult<Matrix>, PromqlError> {
+        self.range_with(q, query, start_ms, end_ms, step_ms, &QueryOptions::default())
+    }
+
+    pub fn range_with(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        qopts: &QueryOptions,
+    ) -> Result<QueryResult<Matrix>, PromqlError> {
+        let expr = parse(query)?;
+        self.range_expr(q, &expr, start_ms, end_ms, step_ms, qopts)
+    }
+
+    pub fn range_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        qopts: &QueryOptions,
+    ) -> Result<QueryResult<Matrix>, PromqlError> {
+        if step_ms <= 0 {
+            return Err(PromqlError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                    .into(),
+            ));
+        }
+        if end_ms < start_ms {
+            return Err(PromqlError::BadData("end timestamp must not be before start time".into()));
+        }
+        match expr.value_type() {
+            ValueType::Scalar | ValueType::Vector => {}
+            other => {
+                return Err(PromqlError::BadData(format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    type_name(other)
+                )))
+            }
+        }
+        let mut ev = eval::Evaluator::new(q, &self.opts, qopts, start_ms, end_ms, step_ms);
+        let value = ev.run_range(expr)?;
+        Ok(ev.finish(value))
+    }
+}
+
+/// Prometheus's names of value types, as its messages use them.
+pub(crate) fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::String => "string",
+        ValueType::Vector => "instant vector",
+        ValueType::Matrix => "range vector",
+    }
+}
