@@ -324,9 +324,7 @@ impl Families {
             }
             _ => Exclude::Nothing,
         };
-        if matches!(suffix, Suffix::Bucket | Suffix::Count | Suffix::GCount)
-            && !(v.is_finite() && v.fract() == 0.0)
-        {
+        if matches!(suffix, Suffix::Bucket | Suffix::Count | Suffix::GCount) && !is_integer(v) {
             return Err(fail(format!("{} value {v} is not an integer", suffix.as_str())));
         }
 
@@ -590,6 +588,13 @@ impl Families {
         h.concat(&b[k.start..k.end], k.suffix.as_str().as_bytes());
         h.finish()
     }
+}
+
+/// Whether `v` is a finite whole number, without the libm call behind `f64::fract`: from 2^53
+/// up every finite f64 is whole, and below it the round trip through i64 is exact.
+#[inline]
+fn is_integer(v: f64) -> bool {
+    v.is_finite() && (v.abs() >= 9_007_199_254_740_992.0 || (v as i64) as f64 == v)
 }
 
 fn name_eq(b: &[u8], x: &NameKey, y: &NameKey) -> bool {
