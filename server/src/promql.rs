@@ -182,10 +182,9 @@ pub fn parse(query: &str) -> Result<Expr, PromqlError> {
     promql_parser::parser::parse(query).map_err(|msg| PromqlError::Parse(locate_parse_error(query, msg)))
 }
 
-/// promql-parser reports grammar errors without a position. The position is found as the end of
-/// the longest prefix of the query's tokens that is still the beginning of some valid query: a
-/// prefix is such a beginning when appending tokens can complete it, which is approximated by
-/// checking whether the parser's complaint for the prefix is "unexpected end of input".
+/// promql-parser's lexer errors name a position, its grammar errors ("invalid promql query") do
+/// not. Until the failing token can be found, such errors point at the end of the query, the
+/// place the parser reached; that is only exact for truncated queries.
 fn locate_parse_error(query: &str, msg: String) -> String {
     if msg.contains("line") && msg.contains("column") {
         return msg;
@@ -256,7 +255,7 @@ impl Engine {
         t_ms: i64,
         qopts: &QueryOptions,
     ) -> Result<QueryResult<Value>, PromqlError> {
-        let mut ev = eval::Evaluator::new(q, &self.opts, qopts, t_ms, t_ms, 1);
+        let mut ev = eval::Evaluator::new(q, &self.opts, qopts, t_ms, t_ms, 0);
         let value = ev.run_instant(expr)?;
         Ok(ev.finish(value))
     }

@@ -191,17 +191,17 @@ fn parse_values(s: &str) -> Result<Vec<Slot>, String> {
     let mut rest = s.trim();
     while !rest.is_empty() {
         if rest.starts_with("{{") {
-            let end = rest.find("}}").ok_or("unterminated histogram")? + 2;
+            let mut end = rest.find("}}").ok_or("unterminated histogram")? + 2;
+            // `{{h0}}+{{d}}xN` / `{{h0}}-{{d}}xN`: skip the increment histogram too.
+            if rest[end..].starts_with("+{{") || rest[end..].starts_with("-{{") {
+                end += rest[end..].find("}}").ok_or("unterminated histogram")? + 2;
+            }
             let mut after = &rest[end..];
             let mut count = 1;
-            // `{{…}}xN` and `{{…}}+{{…}}xN` repeat the histogram.
-            if !after.starts_with(' ') && !after.is_empty() {
-                let tok_end = after.find(' ').unwrap_or(after.len());
-                let tok = &after[..tok_end];
-                if let Some(x) = tok.rfind('x') {
-                    count = tok[x + 1..].parse::<usize>().map_err(|_| format!("bad repeat {tok:?}"))? + 1;
-                }
-                after = &after[tok_end..];
+            if let Some(x) = after.strip_prefix('x') {
+                let digits = x.chars().take_while(char::is_ascii_digit).count();
+                count = x[..digits].parse::<usize>().map_err(|_| format!("bad repeat in {rest:?}"))? + 1;
+                after = &x[digits..];
             }
             out.extend(std::iter::repeat_n(Slot::Histogram, count));
             rest = after.trim_start();
@@ -373,7 +373,7 @@ fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
         let mut block = Vec::new();
         let start_line = i + 1;
         i += 1;
-        while i < lines.len() && !lines[i].is_empty() {
+        while first != "clear" && i < lines.len() && !lines[i].is_empty() {
             block.push(lines[i].clone());
             i += 1;
         }
@@ -484,12 +484,22 @@ fn new_store() -> Store {
 fn load(store: &Store, interval: i64, lines: &[String]) -> Result<(), String> {
     // Within one load, a later line for the same series replaces an earlier one.
     let mut series: BTreeMap<Labels, Vec<Slot>> = BTreeMap::new();
+    let mut errors = Vec::new();
     for l in lines {
-        let (labels, rest) = parse_series(l)?;
-        if rest.trim_start().starts_with("@st") || l.contains("}@st") || rest.starts_with("@st") {
-            continue;
+        let parsed = parse_series(l).and_then(|(labels, rest)| {
+            if rest.starts_with("@st") {
+                return Ok(None);
+            }
+            Ok(Some((labels, parse_values(rest)?)))
+        });
+        match parsed {
+            Ok(Some((labels, values))) => {
+                series.insert(labels, values);
+            }
+            Ok(None) => {}
+            // A line this runner cannot read is left out; evals over it fail on their own.
+            Err(e) => errors.push(e),
         }
-        series.insert(labels, parse_values(rest)?);
     }
     let mut app = store.db.appender();
     for (labels, slots) in &series {
@@ -500,7 +510,10 @@ fn load(store: &Store, interval: i64, lines: &[String]) -> Result<(), String> {
         }
     }
     app.commit().map_err(|e| e.to_string())?;
-    Ok(())
+    match errors.first() {
+        Some(e) => Err(e.clone()),
+        None => Ok(()),
+    }
 }
 
 fn fmt_val(v: f64) -> String {
@@ -798,7 +811,7 @@ fn run_file(path: &Path) -> FileResult {
 
 #[test]
 fn promql_conformance() {
-    let Some(dir) = shared_dir() else { return };
+    let Some(dir) = std::env::var("PROMQL_DIR").ok().map(PathBuf::from).or_else(shared_dir) else { return };
     let only = std::env::var("PROMQL_FILE").ok();
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .expect("read conformance dir")

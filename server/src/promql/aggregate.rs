@@ -98,6 +98,12 @@ pub fn eval(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -> EvalResult<Val>
                 .into_iter()
                 .map(|labels| StepSeries { labels, drop_name: false, vals: vec![None; n] })
                 .collect();
+            // A group whose name survives grouping drops it if any member would.
+            for (series, &g) in input.iter().zip(&ids) {
+                if series.drop_name && out[g].labels.metric_name().is_some() {
+                    out[g].drop_name = true;
+                }
+            }
             let mut members: Vec<Vec<f64>> = vec![Vec::new(); ng];
             for i in 0..n {
                 if i % 64 == 0 {
@@ -151,7 +157,9 @@ pub fn eval(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -> EvalResult<Val>
 
 /// The labels of the group a series falls in.
 fn group_labels(series: &StepSeries, modifier: &Option<LabelModifier>) -> Labels {
-    let labels = if series.drop_name { series.labels.without_metric_name() } else { series.labels.clone() };
+    // Groups are formed before delayed name removal, so `by (__name__)` still sees names that
+    // are to be dropped (and such groups later collide, as in Prometheus).
+    let labels = &series.labels;
     match modifier {
         None => Labels::empty(),
         Some(LabelModifier::Include(by)) => {
@@ -231,6 +239,7 @@ fn select_samples(
     // rank order.
     let mut order: Vec<usize> = Vec::new();
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); ng];
+    #[allow(clippy::needless_range_loop)] // `i` indexes every series' values, not just `keep`.
     for i in 0..n {
         let p = param.get(i).copied().unwrap_or(f64::NAN);
         if p.is_nan() {

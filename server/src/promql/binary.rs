@@ -241,8 +241,9 @@ fn vector_vector(
     // Work as many-to-one: `many` is matched against the unique `one` side.
     let (many, one, swapped) = if card_many_right { (r, l, true) } else { (l, r, false) };
     let (mids, oids, sigs) = signature_ids(&many, &one, &m.matching);
-    let (fill_many, fill_one) =
-        if swapped { (m.fill_values.rhs, m.fill_values.lhs) } else { (m.fill_values.lhs, m.fill_values.rhs) };
+    // Prometheus swaps the operands for group_right but not the fill values: `fill_left` always
+    // stands in for a missing "many" side.
+    let (fill_many, fill_one) = (m.fill_values.lhs, m.fill_values.rhs);
 
     let mut out: Vec<StepSeries> = Vec::new();
     let mut out_index: HashMap<Labels, usize> = HashMap::new();
@@ -293,19 +294,19 @@ fn vector_vector(
                 let slot = match pair_slot.get(&(mi, oj)) {
                     Some(&slot) => slot,
                     None => {
-                        let (base, other) = match (mi, oj) {
-                            (NONE, o) => (&one[o], None),
-                            (mm, NONE) => (&many[mm], None),
-                            (mm, o) => (&many[mm], Some(&one[o])),
+                        let (labels, base_drop) = match (mi, oj) {
+                            // A filled-in "many" side: the result has just the matching labels.
+                            (NONE, o) => (sigs[oids[o]].clone(), false),
+                            (mm, NONE) => (
+                                result_labels(&many[mm].labels, &empty, m, &include, one_to_one),
+                                many[mm].drop_name,
+                            ),
+                            (mm, o) => (
+                                result_labels(&many[mm].labels, &one[o].labels, m, &include, one_to_one),
+                                many[mm].drop_name,
+                            ),
                         };
-                        let labels = result_labels(
-                            &base.labels,
-                            other.map(|o| &o.labels).unwrap_or(&empty),
-                            m,
-                            &include,
-                            one_to_one,
-                        );
-                        let drop = base.drop_name || drops_name(op, return_bool);
+                        let drop = base_drop || drops_name(op, return_bool);
                         let slot = match out_index.get(&labels) {
                             Some(&x) => x,
                             None => {

@@ -47,6 +47,11 @@ impl Steps {
         ((self.end - self.start) / self.step + 1) as usize
     }
 
+    /// Never true: a query has at least one step.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
     pub fn t(&self, i: usize) -> i64 {
         self.start + i as i64 * self.step
     }
@@ -65,7 +70,7 @@ impl StepSeries {
     /// The labels this series will have in the result.
     pub fn out_labels(&self) -> Labels {
         if self.drop_name {
-            self.labels.without_metric_name()
+            drop_name_labels(&self.labels)
         } else {
             self.labels.clone()
         }
@@ -230,7 +235,7 @@ impl<'a> Evaluator<'a> {
                 let mut out: Matrix = series
                     .into_iter()
                     .map(|s| Series {
-                        labels: if s.drop_name { s.labels.without_metric_name() } else { s.labels },
+                        labels: if s.drop_name { drop_name_labels(&s.labels) } else { s.labels },
                         points: s.points,
                     })
                     .collect();
@@ -554,6 +559,15 @@ impl<'a> Evaluator<'a> {
             _ => Err(PromqlError::BadData("expected a range vector selector or a subquery".into())),
         }
     }
+}
+
+/// The labels without the metric name and the metadata labels that describe it (`__type__`,
+/// `__unit__`), as Prometheus drops them together.
+pub fn drop_name_labels(labels: &Labels) -> Labels {
+    if labels.metric_name().is_none() && !labels.contains("__type__") && !labels.contains("__unit__") {
+        return labels.clone();
+    }
+    labels.without(&[METRIC_NAME, "__type__", "__unit__"])
 }
 
 pub fn same_labelset() -> PromqlError {

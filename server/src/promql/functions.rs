@@ -33,6 +33,12 @@ pub fn call(ev: &mut Evaluator, c: &Call, s: &Steps) -> EvalResult<Val> {
         "end" => Ok(Val::Scalar(vec![ev.qend as f64 / 1000.0; n])),
         "range" => Ok(Val::Scalar(vec![(ev.qend - ev.qstart) as f64 / 1000.0; n])),
         "step" => Ok(Val::Scalar(vec![ev.qstep as f64 / 1000.0; n])),
+        "min_of" | "max_of" => {
+            let a = ev.eval_scalar(arg(0)?, s)?;
+            let b = ev.eval_scalar(arg(1)?, s)?;
+            let f = if name == "min_of" { go_min } else { go_max };
+            Ok(Val::Scalar(a.into_iter().zip(b).map(|(x, y)| f(x, y)).collect()))
+        }
         "vector" => {
             let v = ev.eval_scalar(arg(0)?, s)?;
             Ok(Val::Vector(vec![StepSeries {
@@ -486,8 +492,7 @@ fn range_function(
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let counter_fn = matches!(name, "rate" | "increase");
     if name == "double_exponential_smoothing" {
-        for i in 0..s.len() {
-            let (sf, tf) = (params[0][i], params[1][i]);
+        for (&sf, &tf) in params[0].iter().zip(&params[1]) {
             if sf <= 0.0 || sf >= 1.0 {
                 return Err(PromqlError::Execution(format!(
                     "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
@@ -641,6 +646,9 @@ fn window_value(
         "quantile_over_time" => Some(quantile(params[0][i], &mut values().collect::<Vec<_>>())),
         "mad_over_time" => {
             let mut v: Vec<f64> = values().collect();
+            if v.iter().any(|x| x.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, &mut v);
             let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
             Some(quantile(0.5, &mut dev))
@@ -883,7 +891,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
 }
 
 /// Returns the quantile and whether bucket counts had to be forced monotonic.
-fn bucket_quantile(q: f64, buckets: &mut Vec<(f64, f64)>) -> (f64, bool) {
+fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
