@@ -15,11 +15,12 @@ use vigil::scrape::parse::{Entry, Format, Parser, Scratch, Validation};
 
 const EXPOSITION: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/conformance/exposition");
 
-const BODIES: [(&str, Format, Validation); 5] = [
+const BODIES: [(&str, Format, Validation); 6] = [
     ("alltypes.237mfs.prom.txt", Format::Text, Validation::Strict),
     ("alltypes.237mfs.nometa.prom.txt", Format::Text, Validation::Strict),
     ("metrics-test.prom", Format::Text, Validation::Strict),
     ("1histogram.om.txt", Format::OpenMetrics, Validation::Strict),
+    ("1histogram.om.txt", Format::OpenMetrics, Validation::Syntax),
     // client_golang's example breaks OpenMetrics' histogram rules; Prometheus accepts it.
     ("alltypes.5mfs.om.txt", Format::OpenMetrics, Validation::Syntax),
 ];
@@ -67,10 +68,15 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::ElementsAndBytes { elements: samples as u64, bytes: body.len() as u64 });
         let mut scratch = Scratch::default();
         let mut buf = String::new();
-        group.bench_function(format!("full/{file}"), |b| {
+        let id = match (format, validation) {
+            (Format::Text, _) => file.to_string(),
+            (Format::OpenMetrics, Validation::Strict) => format!("{file}/strict"),
+            (Format::OpenMetrics, Validation::Syntax) => format!("{file}/syntax"),
+        };
+        group.bench_function(format!("full/{id}"), |b| {
             b.iter(|| full(black_box(&body), format, validation, &mut scratch, &mut buf))
         });
-        group.bench_function(format!("cache_hit/{file}"), |b| {
+        group.bench_function(format!("cache_hit/{id}"), |b| {
             b.iter(|| cache_hit(black_box(&body), format, validation, &mut scratch))
         });
     }
