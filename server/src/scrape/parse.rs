@@ -9,8 +9,8 @@
 //! wanted, so the steady state allocates nothing per sample; the parser's own working memory
 //! ([`Scratch`]) can be handed from one scrape to the next.
 //!
-//! Parts: [`lex`] scans names and label blocks, [`number`] parses values and timestamps exactly
-//! as Prometheus, [`text`] and [`openmetrics`] hold the two line grammars, and [`family`] checks
+//! Parts: `lex` scans names and label blocks, `number` parses values and timestamps exactly
+//! as Prometheus, `text` and `openmetrics` hold the two line grammars, and `family` checks
 //! the OpenMetrics rules that span lines (family grouping, histogram structure, counter
 //! semantics, name clashes) when [`Validation::Strict`] is on. The text format follows
 //! Prometheus's `textparse` lexer (blanks around tokens, comments anywhere, no `# EOF`);
