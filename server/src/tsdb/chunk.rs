@@ -431,54 +431,92 @@ impl Chunk {
     }
 }
 
-// The packed iterator is big, but an iterator lives on the stack for one chunk's scan and boxing
-// it would allocate per scan.
-#[allow(clippy::large_enum_variant)]
 enum Inner<'a> {
     Done,
     Xor(XorIter<'a>),
     Packed(PackedIter<'a>),
 }
 
+/// Samples decoded at a time: each of a chunk's streams is decoded in a tight loop over a batch,
+/// and `next()` only reads the batch.
+const BATCH: usize = 32;
+
 /// Iterates a chunk's samples in time order, decoding in place without allocating.
 ///
 /// On corrupt data the iteration stops early and [`ChunkIter::error`] says so.
 pub struct ChunkIter<'a> {
     inner: Inner<'a>,
-    peeked: Option<(i64, f64)>,
+    batch_t: [i64; BATCH],
+    batch_v: [f64; BATCH],
+    pos: usize,
+    len: usize,
     max_time: i64,
     corrupt: bool,
 }
 
 impl<'a> ChunkIter<'a> {
     fn new(inner: Inner<'a>, max_time: i64) -> Self {
-        ChunkIter { inner, peeked: None, max_time, corrupt: false }
+        ChunkIter {
+            inner,
+            batch_t: [0; BATCH],
+            batch_v: [0.0; BATCH],
+            pos: 0,
+            len: 0,
+            max_time,
+            corrupt: false,
+        }
     }
 
     fn corrupt() -> Self {
-        ChunkIter { inner: Inner::Done, peeked: None, max_time: i64::MIN, corrupt: true }
+        let mut it = Self::new(Inner::Done, i64::MIN);
+        it.corrupt = true;
+        it
+    }
+
+    /// Decodes the next batch; false at the end or on corrupt data.
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        let res = match &mut self.inner {
+            Inner::Done => Ok(0),
+            Inner::Xor(it) => it.fill(&mut self.batch_t, &mut self.batch_v),
+            Inner::Packed(it) => it.fill(&mut self.batch_t, &mut self.batch_v),
+        };
+        self.pos = 0;
+        match res {
+            Ok(k) => {
+                self.len = k;
+                k > 0
+            }
+            Err(()) => {
+                self.len = 0;
+                self.corrupt = true;
+                self.inner = Inner::Done;
+                false
+            }
+        }
     }
 
     /// Skips to the first sample at or after `t` and returns it without consuming it: the next
     /// call to `next()` yields it again. `None` if there is no such sample.
     pub fn seek(&mut self, t: i64) -> Option<(i64, f64)> {
-        if let Some(p) = self.peeked {
-            if p.0 >= t {
-                return Some(p);
-            }
-            self.peeked = None;
-        }
         if t > self.max_time {
             self.inner = Inner::Done;
+            self.pos = self.len;
             return None;
         }
-        while let Some(s) = self.next() {
-            if s.0 >= t {
-                self.peeked = Some(s);
-                return Some(s);
+        loop {
+            if self.pos == self.len && !self.refill() {
+                return None;
+            }
+            let (bt, bv) = (self.batch_t.get(self.pos..self.len)?, self.batch_v.get(self.pos..self.len)?);
+            match bt.iter().position(|&s| s >= t) {
+                Some(j) => {
+                    self.pos += j;
+                    return Some((bt[j], bv[j]));
+                }
+                None => self.pos = self.len,
             }
         }
-        None
     }
 
     /// Set once the iteration stopped because the chunk's bytes are malformed.
@@ -492,7 +530,7 @@ impl<'a> ChunkIter<'a> {
             Inner::Xor(it) => it.remaining(),
             Inner::Packed(it) => it.remaining(),
         };
-        rest as usize + usize::from(self.peeked.is_some())
+        rest as usize + (self.len - self.pos)
     }
 }
 
@@ -501,22 +539,12 @@ impl Iterator for ChunkIter<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<(i64, f64)> {
-        if let Some(p) = self.peeked.take() {
-            return Some(p);
+        if self.pos == self.len && !self.refill() {
+            return None;
         }
-        let res = match &mut self.inner {
-            Inner::Packed(it) => it.next_sample()?,
-            Inner::Xor(it) => it.next_sample()?.map(|(t, v)| (t, f64::from_bits(v))),
-            Inner::Done => return None,
-        };
-        match res {
-            Ok(s) => Some(s),
-            Err(()) => {
-                self.corrupt = true;
-                self.inner = Inner::Done;
-                None
-            }
-        }
+        let j = self.pos;
+        self.pos += 1;
+        Some((*self.batch_t.get(j)?, *self.batch_v.get(j)?))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

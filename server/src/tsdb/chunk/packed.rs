@@ -19,7 +19,7 @@
 use super::bits::{read_uvarint, read_varint, uvarint_len, zigzag, BitCount, BitCursor, BitWriter};
 use super::pfor;
 use super::xor::{XorValueDecoder, XorValueEncoder, XorValues};
-use super::{TimestampCoding, ValueCoding, ValueSource};
+use super::{TimestampCoding, ValueCoding, ValueSource, BATCH};
 
 /// Largest decimal scale tried: 10¹⁸ is still exact in f64, and nanosecond-resolution seconds
 /// need 9.
@@ -54,32 +54,54 @@ fn patch_limit(n: usize) -> usize {
 fn to_decimals(vs: &[u64], ms: &mut Vec<i64>, patches: &mut Vec<(u32, u64)>) -> Option<u8> {
     let limit = patch_limit(vs.len());
     let mut k = 0u8;
-    let mut misfits = 0;
-    for &bits in vs {
-        let v = f64::from_bits(bits);
-        let obviously_not = !v.is_finite() || (v == 0.0 && v.is_sign_negative());
-        match (!obviously_not).then(|| (k..=MAX_SCALE).find(|&s| decimal(v, s).is_some())).flatten() {
-            Some(s) => k = s,
-            None => {
-                misfits += 1;
-                if misfits > limit {
-                    return None;
-                }
-            }
-        }
-    }
+    // Integers are computed at the scale known so far; a later value needing more decimals
+    // forces a second pass at the final scale (rare: the first value usually shows them all).
+    let mut rescale = false;
+    let mut prev: Option<i64> = None;
     ms.clear();
     patches.clear();
-    let mut prev: Option<i64> = None;
     for (i, &bits) in vs.iter().enumerate() {
-        match decimal(f64::from_bits(bits), k) {
+        let v = f64::from_bits(bits);
+        let obviously_not = !v.is_finite() || (v == 0.0 && v.is_sign_negative());
+        let found = if obviously_not {
+            None
+        } else if let Some(m) = decimal(v, k) {
+            Some(m)
+        } else {
+            (k + 1..=MAX_SCALE).find_map(|s| decimal(v, s).map(|m| (s, m))).map(|(s, m)| {
+                rescale |= prev.is_some();
+                k = s;
+                m
+            })
+        };
+        match found {
             Some(m) => {
                 ms.push(m);
                 prev = Some(m);
             }
             None => {
                 patches.push((i as u32, bits));
+                if patches.len() > limit {
+                    return None;
+                }
                 ms.push(prev.unwrap_or(0));
+            }
+        }
+    }
+    if rescale {
+        ms.clear();
+        patches.clear();
+        prev = None;
+        for (i, &bits) in vs.iter().enumerate() {
+            match decimal(f64::from_bits(bits), k) {
+                Some(m) => {
+                    ms.push(m);
+                    prev = Some(m);
+                }
+                None => {
+                    patches.push((i as u32, bits));
+                    ms.push(prev.unwrap_or(0));
+                }
             }
         }
     }
@@ -182,28 +204,30 @@ pub(super) fn encode(
 
     // Values: exact decimals when they exist (nearly always on scraped data); otherwise the
     // better of near-decimals with ulp residuals and raw bits.
-    let src = match to_decimals(vs, &mut s.ms, &mut s.patches) {
-        // At a fine scale almost any double is an exact decimal (17 digits suffice), and then
-        // the integers carry binary rounding noise; a coarser near-decimal may do better.
-        Some(k) if patches_len(&s.patches) + int_plan(s).bytes() > NOISY_BYTES_PER_SAMPLE * n => {
-            let exact = patches_len(&s.patches) + int_plan(s).bytes();
-            let near = near_scale(vs).filter(|&kn| kn < k).map(|kn| {
-                let extra = fill_near(vs, kn, s);
-                (kn, extra + int_plan(s).bytes())
-            });
-            match near {
-                Some((kn, bytes)) if bytes < exact => {
-                    s.patches.clear();
-                    Src::Near(kn)
+    // `int_plan` leaves the deltas of `s.ms` in the scratch for writing, so the plan kept is
+    // always the one made last, of the integers kept.
+    let (src, ip) = match to_decimals(vs, &mut s.ms, &mut s.patches) {
+        Some(k) => {
+            let ip = int_plan(s);
+            let exact = patches_len(&s.patches) + ip.bytes();
+            // At a fine scale almost any double is an exact decimal (17 digits suffice), and
+            // then the integers carry binary rounding noise; a coarser near-decimal may do better.
+            match (exact > NOISY_BYTES_PER_SAMPLE * n).then(|| near_scale(vs)).flatten().filter(|&kn| kn < k)
+            {
+                Some(kn) => {
+                    let extra = fill_near(vs, kn, s);
+                    let near = int_plan(s);
+                    if extra + near.bytes() < exact {
+                        s.patches.clear();
+                        (Src::Near(kn), near)
+                    } else {
+                        to_decimals(vs, &mut s.ms, &mut s.patches);
+                        (Src::Exact(k), int_plan(s))
+                    }
                 }
-                Some(_) => {
-                    to_decimals(vs, &mut s.ms, &mut s.patches);
-                    Src::Exact(k)
-                }
-                None => Src::Exact(k),
+                None => (Src::Exact(k), ip),
             }
         }
-        Some(k) => Src::Exact(k),
         None => {
             s.patches.clear();
             let near = near_scale(vs).map(|k| {
@@ -212,13 +236,13 @@ pub(super) fn encode(
             });
             s.ms.clear();
             s.ms.extend(vs.iter().map(|&b| b as i64));
-            let raw = int_plan(s).bytes();
+            let raw = int_plan(s);
             match near {
-                Some((k, bytes)) if bytes < raw => {
+                Some((k, bytes)) if bytes < raw.bytes() => {
                     fill_near(vs, k, s);
-                    Src::Near(k)
+                    (Src::Near(k), int_plan(s))
                 }
-                _ => Src::Raw,
+                _ => (Src::Raw, raw),
             }
         }
     };
@@ -227,7 +251,6 @@ pub(super) fn encode(
         Src::Near(_) => near_extra(s),
         Src::Raw => 0,
     };
-    let ip = int_plan(s);
     let int_bytes = extra + ip.bytes();
 
     let mut xor_bits = BitCount::default();
@@ -478,10 +501,6 @@ struct Residual<'a> {
     e: i64,
 }
 
-/// Samples decoded per batch: each stream is decoded in a tight loop over a batch, which is
-/// much faster than interleaving the streams sample by sample.
-const BATCH: usize = 32;
-
 #[derive(Clone, Debug)]
 pub(super) struct PackedIter<'a> {
     n: u32,
@@ -494,10 +513,6 @@ pub(super) struct PackedIter<'a> {
     step: i64,
     ts: Option<pfor::Reader<'a>>,
     values: Values<'a>,
-    batch_t: [i64; BATCH],
-    batch_v: [f64; BATCH],
-    pos: usize,
-    len: usize,
 }
 
 impl<'a> PackedIter<'a> {
@@ -613,47 +628,27 @@ impl<'a> PackedIter<'a> {
         let step = grid_step(min, max, n);
         // The first sample decodes like the others, from an offset of 0 after this start.
         let t = if grid { min.wrapping_sub(step) } else { min };
-        let it = PackedIter {
-            n,
-            i: 0,
-            max,
-            t,
-            grid,
-            step,
-            ts,
-            values,
-            batch_t: [0; BATCH],
-            batch_v: [0.0; BATCH],
-            pos: 0,
-            len: 0,
-        };
+        let it = PackedIter { n, i: 0, max, t, grid, step, ts, values };
         Ok((it, tsc, vc))
     }
 
     pub(super) fn remaining(&self) -> u32 {
-        self.n - self.i + (self.len - self.pos) as u32
+        self.n - self.i
     }
 
-    #[inline(always)]
-    pub(super) fn next_sample(&mut self) -> Option<Result<(i64, f64), ()>> {
-        if self.pos == self.len {
-            if self.i >= self.n {
-                return None;
-            }
-            if self.refill().is_err() {
-                self.i = self.n;
-                return Some(Err(()));
-            }
-        }
-        let j = self.pos;
-        self.pos += 1;
-        Some(Ok((self.batch_t[j], self.batch_v[j])))
-    }
-
-    /// Decodes the next batch; `Err` on malformed streams.
-    fn refill(&mut self) -> Result<(), ()> {
+    /// Decodes the next samples into `batch_t` and `batch_v`, each stream in a tight loop, which
+    /// is much faster than interleaving the streams sample by sample. Returns how many (0 at the
+    /// end), or `Err` on malformed streams.
+    pub(super) fn fill(
+        &mut self,
+        batch_t: &mut [i64; BATCH],
+        batch_v: &mut [f64; BATCH],
+    ) -> Result<usize, ()> {
         let first = self.i as usize;
         let k = (self.n as usize - first).min(BATCH);
+        if k == 0 {
+            return Ok(0);
+        }
         let mut xs = [0i64; BATCH];
 
         // Timestamps: offsets (grid) or deltas, the first sample's being 0 by construction.
@@ -664,12 +659,12 @@ impl<'a> PackedIter<'a> {
         let mut t = self.t;
         if self.grid {
             let step = self.step;
-            for (out, &x) in self.batch_t[..k].iter_mut().zip(&xs[..k]) {
+            for (out, &x) in batch_t[..k].iter_mut().zip(&xs[..k]) {
                 t = t.wrapping_add(step);
                 *out = t.wrapping_add(x);
             }
         } else {
-            for (out, &x) in self.batch_t[..k].iter_mut().zip(&xs[..k]) {
+            for (out, &x) in batch_t[..k].iter_mut().zip(&xs[..k]) {
                 t = t.wrapping_add(x);
                 *out = t;
             }
@@ -678,7 +673,7 @@ impl<'a> PackedIter<'a> {
 
         match &mut self.values {
             Values::Xor(x) => {
-                for out in &mut self.batch_v[..k] {
+                for out in &mut batch_v[..k] {
                     *out = f64::from_bits(x.next_value().ok_or(())?);
                 }
             }
@@ -713,20 +708,27 @@ impl<'a> PackedIter<'a> {
                 match divisor {
                     Some(p) => {
                         let p = *p;
-                        for (out, &y) in self.batch_v[..k].iter_mut().zip(&ys[..k]) {
-                            *out = y as f64 / p;
+                        // Dividing by 1 changes nothing, and integers are the common case.
+                        if p == 1.0 {
+                            for (out, &y) in batch_v[..k].iter_mut().zip(&ys[..k]) {
+                                *out = y as f64;
+                            }
+                        } else {
+                            for (out, &y) in batch_v[..k].iter_mut().zip(&ys[..k]) {
+                                *out = y as f64 / p;
+                            }
                         }
                         let end = (first + k) as u32;
                         while patches.next < end {
                             let at = (patches.next - first as u32) as usize;
                             let raw = f64::from_bits(patches.take());
-                            if let Some(out) = self.batch_v.get_mut(at) {
+                            if let Some(out) = batch_v.get_mut(at) {
                                 *out = raw;
                             }
                         }
                     }
                     None => {
-                        for (out, &y) in self.batch_v[..k].iter_mut().zip(&ys[..k]) {
+                        for (out, &y) in batch_v[..k].iter_mut().zip(&ys[..k]) {
                             *out = f64::from_bits(y as u64);
                         }
                     }
@@ -738,7 +740,7 @@ impl<'a> PackedIter<'a> {
                         r.fill(&mut es[skip..k]).ok_or(())?;
                     }
                     let mut e = res.e;
-                    for (out, &x) in self.batch_v[..k].iter_mut().zip(&es[..k]) {
+                    for (out, &x) in batch_v[..k].iter_mut().zip(&es[..k]) {
                         e = e.wrapping_add(x);
                         *out = f64::from_bits(out.to_bits().wrapping_add(e as u64));
                     }
@@ -748,12 +750,10 @@ impl<'a> PackedIter<'a> {
         }
 
         self.i += k as u32;
-        if self.i == self.n && self.batch_t[k - 1] != self.max {
+        if self.i == self.n && batch_t[k - 1] != self.max {
             return Err(());
         }
-        self.pos = 0;
-        self.len = k;
-        Ok(())
+        Ok(k)
     }
 }
 

@@ -84,6 +84,7 @@ pub(super) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
         let mut zz = [0u32; 65];
         let mut below = 0u32;
         let mut below_zz = 0u32;
+        let mut top = 0usize;
         for &x in xs {
             let zbits = bit_len(zigzag(x));
             if x < r {
@@ -93,18 +94,23 @@ pub(super) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
                 let b = bit_len(x.wrapping_sub(r) as u64) as usize;
                 cnt[b] += 1;
                 zz[b] = zz[b].max(zbits);
+                top = top.max(b);
             }
         }
+        // Widths above the widest value only cost more, so the sweep starts there.
+        let r_len = uvarint_len(zigzag(r)) + 1;
         let mut exceptions = below;
         let mut we = below_zz;
-        for w in (0..=64u32).rev() {
-            let bits = (count - exceptions as usize) * w as usize + exceptions as usize * (wi + we) as usize;
-            let bytes = header_len(r, exceptions) + bits.div_ceil(8);
+        for w in (0..=top).rev() {
+            let exc = exceptions as usize;
+            let bits = (count - exc) * w + exc * (wi + we) as usize;
+            let exc_header = if exc > 0 { uvarint_len(exc as u64) + 1 } else { 0 };
+            let bytes = r_len + exc_header + bits.div_ceil(8);
             if bytes < best.bytes {
-                best = Plan { r, w, exceptions, we: if exceptions > 0 { we } else { 0 }, bytes };
+                best = Plan { r, w: w as u32, exceptions, we: if exc > 0 { we } else { 0 }, bytes };
             }
-            exceptions += cnt[w as usize];
-            we = we.max(zz[w as usize]);
+            exceptions += cnt[w];
+            we = we.max(zz[w]);
         }
     }
     best
@@ -213,14 +219,11 @@ impl<'a> Reader<'a> {
             // A run of slots up to the next exception, in a tight loop.
             let run = (out.len() - j).min(self.next_exc - self.i);
             let end = j + run;
-            let (r, w) = (self.r, self.w);
             if let Some(dst) = out.get_mut(j..end) {
-                if w == 0 {
-                    dst.fill(r);
+                if self.w == 0 {
+                    dst.fill(self.r);
                 } else {
-                    for o in dst {
-                        *o = r.wrapping_add(self.slots.read(w) as i64);
-                    }
+                    self.slots.unpack(self.w, self.r, dst);
                 }
             }
             self.i += run;

@@ -16,6 +16,7 @@
 //! leading zeros (capped at 31) + 6 bits of meaningful-bit count (64 written as 0) + the bits.
 
 use super::bits::{BitCursor, BitSink, BitWriter};
+use super::BATCH;
 
 /// Marks "no window yet" in [`XorValueEncoder`], as Prometheus does with 0xff.
 const NO_WINDOW: u8 = 0xff;
@@ -227,6 +228,8 @@ pub(super) struct XorIter<'a> {
     t_last: i64,
     delta: i64,
     values: XorValueDecoder,
+    /// A malformed sample was met after others of the same batch.
+    failed: bool,
 }
 
 impl<'a> XorIter<'a> {
@@ -241,6 +244,7 @@ impl<'a> XorIter<'a> {
             t: t_first,
             delta: 0,
             values: XorValueDecoder::default(),
+            failed: false,
         }
     }
 
@@ -271,6 +275,37 @@ impl<'a> XorIter<'a> {
                 Some(Err(()))
             }
         }
+    }
+}
+
+impl XorIter<'_> {
+    /// Decodes up to a batch of samples; 0 at the end, `Err` on malformed data.
+    /// Samples before a malformed one are still returned; the error comes with the next call.
+    pub(super) fn fill(
+        &mut self,
+        batch_t: &mut [i64; BATCH],
+        batch_v: &mut [f64; BATCH],
+    ) -> Result<usize, ()> {
+        if self.failed {
+            return Err(());
+        }
+        let mut k = 0;
+        for (t, v) in batch_t.iter_mut().zip(batch_v.iter_mut()) {
+            match self.next_sample() {
+                Some(Ok((ts, bits))) => {
+                    *t = ts;
+                    *v = f64::from_bits(bits);
+                    k += 1;
+                }
+                Some(Err(())) if k == 0 => return Err(()),
+                Some(Err(())) => {
+                    self.failed = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(k)
     }
 }
 
