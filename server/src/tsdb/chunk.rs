@@ -431,6 +431,9 @@ impl Chunk {
     }
 }
 
+// The packed iterator is the big variant, but an iterator lives on the stack for one chunk's
+// scan and boxing it would allocate per scan.
+#[allow(clippy::large_enum_variant)]
 enum Inner<'a> {
     Done,
     Xor(XorIter<'a>),
