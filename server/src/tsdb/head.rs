@@ -3,22 +3,33 @@
 //! Series are [`MemSeries`], each behind its own mutex, with sealed [`Chunk`]s and one open
 //! [`ChunkEncoder`]. They are found two ways through a fixed array of lock stripes (as
 //! Prometheus's `stripeSeries`): by label hash (with collisions resolved by comparing the full
-//! label set) when appending, and by [`SeriesRef`] when a query resolves index postings. Refs
-//! are handed out in increasing order and never reused while the process lives. The inverted
-//! index ([`MemIndex`]) sits behind one reader-writer lock that is only written when a series is
-//! created, so steady-state appends never touch a global lock; only the commit log (the WAL,
-//! through [`HeadLog`]) is shared by all appenders.
+//! label set) when appending, and by [`SeriesRef`] when a query resolves index postings or a
+//! scrape appends by ref. Refs are handed out in increasing order and never reused while the
+//! process lives. The inverted index ([`MemIndex`]) sits behind one reader-writer lock that is
+//! only written when a series is created, so steady-state appends never touch a global lock; only
+//! the commit log (the WAL, through [`HeadLog`]) is shared by all appenders.
+//!
+//! Memory per series is what the head is sized by, so the per-series structures are kept small
+//! (measured in BENCHMARKS.md, "Head"): the hash map holds one series per label hash inline and
+//! keeps the rare second series with the same hash in a side list; both maps hash with a cheap
+//! function (label hashes are already xxHash64); sealed chunks sit in an exactly sized boxed
+//! slice; the out-of-order buffer is a pointer that stays null unless used; and the newest
+//! in-order timestamp is read from the chunks instead of being stored again.
 //!
 //! Appends go through an [`Appender`]: samples are collected, then [`Appender::commit`] locks
-//! every series of the batch in ref order (no deadlock between concurrent batches), validates
-//! each sample against the series' newest timestamp (out-of-order samples outside the configured
-//! window are rejected and counted; an identical re-sent sample is ignored), writes the batch to
-//! the log, and only then applies it. A failed log write therefore applies nothing: a batch
-//! commits all or nothing. Samples older than the newest but inside the out-of-order window go to
-//! a small sorted per-series buffer that queries merge with the chunks.
+//! every series of the batch in ref order (no deadlock between concurrent batches; a scrape
+//! appends in the same order every time, so the batch is usually sorted already and is only
+//! checked), validates each sample against the series' newest timestamp (out-of-order samples
+//! outside the configured window are rejected and counted; an identical re-sent sample is
+//! ignored), writes the batch to the log, and only then applies it. A failed log write therefore
+//! applies nothing: a batch commits all or nothing. Samples older than the newest but inside the
+//! out-of-order window go to a small sorted per-series buffer that queries merge with the chunks.
+//! The open chunk is cut when it is full or when a sample falls into the next block range (see
+//! [`HeadOptions::block_range_ms`]), so a block takes whole chunks.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -115,41 +126,157 @@ pub struct HeadCounters {
 pub struct MemSeries {
     pub series_ref: SeriesRef,
     pub labels: Labels,
-    /// Set once the series record is in the log, so it is logged exactly once.
-    logged: AtomicBool,
     data: Mutex<SeriesData>,
 }
 
 struct SeriesData {
-    sealed: Vec<Chunk>,
     open: ChunkEncoder,
-    /// Newest in-order timestamp, `i64::MIN` when empty.
-    last_t: i64,
+    /// Exactly sized: a series cuts a chunk every 30 minutes, so reallocating on each cut costs
+    /// nothing measurable, while a `Vec` would keep up to half its capacity spare.
+    sealed: Box<[Chunk]>,
+    /// Bits of the newest in-order value, to tell an identical re-sent sample from a conflicting
+    /// one without decoding the chunk.
     last_bits: u64,
-    /// Out-of-order samples, sorted by time; allocated only when used.
-    ooo: Vec<(i64, f64)>,
+    /// Out-of-order samples, sorted by time; allocated only when used, and boxed so that the
+    /// nearly all series that never get one pay 8 bytes for it rather than 24.
+    ooo: Option<Box<OooSamples>>,
+    /// Set once the series record is in the log, so it is logged exactly once.
+    logged: bool,
     /// Set (under the lock) when truncation drops the series from the head; a commit that still
     /// holds it re-resolves the series by labels instead of writing into a detached series.
     removed: bool,
 }
 
 impl SeriesData {
-    fn new() -> SeriesData {
+    fn new(logged: bool) -> SeriesData {
         SeriesData {
-            sealed: Vec::new(),
             open: ChunkEncoder::new(),
-            last_t: i64::MIN,
+            sealed: Box::default(),
             last_bits: 0,
-            ooo: Vec::new(),
+            ooo: None,
+            logged,
             removed: false,
         }
     }
+
+    /// Newest in-order timestamp, `i64::MIN` when there is none. The open chunk is empty only
+    /// before the first sample or after truncation emptied it, and sealed chunks are never empty.
+    #[inline]
+    fn last_t(&self) -> i64 {
+        match self.open.max_time() {
+            Some(t) => t,
+            None => self.sealed.last().map_or(i64::MIN, Chunk::max_time),
+        }
+    }
+
+    fn ooo(&self) -> &[(i64, f64)] {
+        self.ooo.as_deref().map_or(&[], |o| o.0.as_slice())
+    }
+
+    fn push_sealed(&mut self, chunk: Chunk) {
+        let mut all = std::mem::take(&mut self.sealed).into_vec();
+        all.reserve_exact(1);
+        all.push(chunk);
+        self.sealed = all.into_boxed_slice();
+    }
 }
+
+struct OooSamples(Vec<(i64, f64)>);
+
+/// Passes a key that is already a good hash (an xxHash64 of labels) straight through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// Mixes a series ref: refs are consecutive and every stripe sees every 1024th one, so their
+/// low bits alone would pile into a few buckets. SipHash (std's default) costs several times
+/// more per lookup, and a lookup per sample is on the append path.
+#[derive(Default)]
+struct RefHasher(u64);
+
+impl Hasher for RefHasher {
+    fn finish(&self) -> u64 {
+        // The finalizer of MurmurHash3 (fmix64).
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type ByHash = HashMap<u64, Arc<MemSeries>, BuildHasherDefault<PassThrough>>;
+type ByRef = HashMap<SeriesRef, Arc<MemSeries>, BuildHasherDefault<RefHasher>>;
 
 #[derive(Default)]
 struct Stripe {
-    by_hash: HashMap<u64, Vec<Arc<MemSeries>>>,
-    by_ref: HashMap<SeriesRef, Arc<MemSeries>>,
+    /// The first series created with a given label hash.
+    by_hash: ByHash,
+    /// Series whose label hash equals that of a series in `by_hash`: with a 64-bit hash,
+    /// practically never, so a list searched linearly.
+    collisions: Vec<(u64, Arc<MemSeries>)>,
+    by_ref: ByRef,
+}
+
+impl Stripe {
+    fn find(&self, hash: u64, labels: &Labels) -> Option<&Arc<MemSeries>> {
+        let first = self.by_hash.get(&hash)?;
+        if first.labels == *labels {
+            return Some(first);
+        }
+        self.collisions.iter().find(|(h, s)| *h == hash && s.labels == *labels).map(|(_, s)| s)
+    }
+
+    fn insert_hash(&mut self, hash: u64, series: Arc<MemSeries>) {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(series);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.collisions.push((hash, series)),
+        }
+    }
+
+    fn remove_hash(&mut self, hash: u64, r: SeriesRef) {
+        if self.by_hash.get(&hash).is_some_and(|s| s.series_ref == r) {
+            self.by_hash.remove(&hash);
+            // Promote a colliding series so lookups keep finding it through the map.
+            if let Some(i) = self.collisions.iter().position(|(h, _)| *h == hash) {
+                let (_, s) = self.collisions.swap_remove(i);
+                self.by_hash.insert(hash, s);
+            }
+        } else {
+            self.collisions.retain(|(h, s)| !(*h == hash && s.series_ref == r));
+        }
+        if self.collisions.is_empty() {
+            self.collisions = Vec::new();
+        }
+    }
 }
 
 pub struct Head {
@@ -228,13 +355,21 @@ impl Head {
         for r in refs {
             let Some(series) = self.series_by_ref(r) else { continue };
             let mut d = series.data.lock();
-            d.sealed.retain(|c| c.max_time() >= before);
-            d.ooo.retain(|&(t, _)| t >= before);
+            if d.sealed.iter().any(|c| c.max_time() < before) {
+                let kept: Vec<Chunk> = d.sealed.iter().filter(|c| c.max_time() >= before).cloned().collect();
+                d.sealed = kept.into_boxed_slice();
+            }
+            if let Some(ooo) = d.ooo.as_mut() {
+                ooo.0.retain(|&(t, _)| t >= before);
+                if ooo.0.is_empty() {
+                    d.ooo = None;
+                }
+            }
             if d.open.max_time().is_some_and(|t| t < before) {
                 d.open = ChunkEncoder::new();
             }
             let oldest =
-                [d.sealed.first().map(Chunk::min_time), d.open.min_time(), d.ooo.first().map(|s| s.0)]
+                [d.sealed.first().map(Chunk::min_time), d.open.min_time(), d.ooo().first().map(|s| s.0)]
                     .into_iter()
                     .flatten()
                     .min();
@@ -250,15 +385,7 @@ impl Head {
         for series in &removed {
             let r = series.series_ref;
             let hash = series.labels.stable_hash();
-            {
-                let mut w = self.stripes[(hash & self.mask) as usize].write();
-                if let Some(list) = w.by_hash.get_mut(&hash) {
-                    list.retain(|s| s.series_ref != r);
-                    if list.is_empty() {
-                        w.by_hash.remove(&hash);
-                    }
-                }
-            }
+            self.stripes[(hash & self.mask) as usize].write().remove_hash(hash, r);
             self.stripes[(r & self.mask) as usize].write().by_ref.remove(&r);
         }
         self.index.write().remove_batch(removed.iter().map(|s| (s.series_ref, &s.labels)));
@@ -278,23 +405,22 @@ impl Head {
     pub fn get_or_create(&self, labels: &Labels) -> Arc<MemSeries> {
         let hash = labels.stable_hash();
         let stripe = &self.stripes[(hash & self.mask) as usize];
-        if let Some(s) = find(&stripe.read(), hash, labels) {
-            return s;
+        if let Some(s) = stripe.read().find(hash, labels) {
+            return s.clone();
         }
         let series = {
             let mut w = stripe.write();
             // Another appender may have created it between our read and write lock.
-            if let Some(s) = find(&w, hash, labels) {
-                return s;
+            if let Some(s) = w.find(hash, labels) {
+                return s.clone();
             }
             let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
             let series = Arc::new(MemSeries {
                 series_ref: r,
                 labels: labels.clone(),
-                logged: AtomicBool::new(false),
-                data: Mutex::new(SeriesData::new()),
+                data: Mutex::new(SeriesData::new(false)),
             });
-            w.by_hash.entry(hash).or_default().push(series.clone());
+            w.insert_hash(hash, series.clone());
             series
         };
         let r = series.series_ref;
@@ -310,16 +436,15 @@ impl Head {
         let hash = labels.stable_hash();
         let series = {
             let mut w = self.stripes[(hash & self.mask) as usize].write();
-            if let Some(s) = find(&w, hash, labels) {
-                return s;
+            if let Some(s) = w.find(hash, labels) {
+                return s.clone();
             }
             let series = Arc::new(MemSeries {
                 series_ref: r,
                 labels: labels.clone(),
-                logged: AtomicBool::new(true),
-                data: Mutex::new(SeriesData::new()),
+                data: Mutex::new(SeriesData::new(true)),
             });
-            w.by_hash.entry(hash).or_default().push(series.clone());
+            w.insert_hash(hash, series.clone());
             series
         };
         self.stripes[(r & self.mask) as usize].write().by_ref.insert(r, series.clone());
@@ -333,6 +458,7 @@ impl Head {
     /// (possible only after damage was cut from the log); those are skipped.
     pub fn restore_samples(&self, samples: &[RefSample]) -> (CommitStats, usize) {
         let mut app = self.appender();
+        app.pending.reserve(samples.len());
         let mut unknown = 0;
         for s in samples {
             if app.append_ref(s.series, s.t, s.v).is_err() {
@@ -385,7 +511,7 @@ impl Head {
             st.sealed_bytes += d.sealed.iter().map(|c| c.as_bytes().len()).sum::<usize>();
             st.open_samples += d.open.len();
             st.open_bytes += if d.open.is_empty() { 0 } else { d.open.byte_len() };
-            st.out_of_order_samples += d.ooo.len();
+            st.out_of_order_samples += d.ooo().len();
         }
         st
     }
@@ -394,10 +520,6 @@ impl Head {
         self.min_time.fetch_min(t, Ordering::AcqRel);
         self.max_time.fetch_max(t, Ordering::AcqRel);
     }
-}
-
-fn find(stripe: &Stripe, hash: u64, labels: &Labels) -> Option<Arc<MemSeries>> {
-    stripe.by_hash.get(&hash)?.iter().find(|s| s.labels == *labels).cloned()
 }
 
 impl MemSeries {
@@ -418,7 +540,7 @@ impl MemSeries {
                 chunks.push(d.open.clone().seal_xor());
             }
         }
-        let ooo: Vec<(i64, f64)> = d.ooo.iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
+        let ooo: Vec<(i64, f64)> = d.ooo().iter().copied().filter(|&(t, _)| t >= mint && t <= maxt).collect();
         drop(d);
         if chunks.is_empty() && ooo.is_empty() {
             return None;
@@ -509,15 +631,45 @@ pub struct Appender<'h> {
     pending: Vec<(Arc<MemSeries>, i64, f64)>,
 }
 
+/// What the apply pass does with a sample; the decide pass has already counted it.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Append,
-    OutOfBounds,
+    OutOfOrderKeep,
+    /// Refused (out of order, duplicate, identical or out of bounds).
+    Skip,
     /// The series was truncated away after this appender resolved it.
     Removed,
-    OutOfOrderKeep,
-    OutOfOrderReject,
-    DuplicateTimestamp,
-    Identical,
+}
+
+/// Answers "are these two timestamps in the same block range?" without an integer division per
+/// sample (tens of cycles each), remembering the last range seen: a batch's samples nearly all
+/// fall into one.
+struct SameBlock {
+    range: i64,
+    /// A known block range `[lo, hi)`; empty until the first division.
+    lo: i64,
+    hi: i64,
+}
+
+impl SameBlock {
+    fn new(range: i64) -> SameBlock {
+        SameBlock { range: range.max(1), lo: 0, hi: 0 }
+    }
+
+    #[inline]
+    fn same(&mut self, a: i64, b: i64) -> bool {
+        if self.lo <= a && a < self.hi && self.lo <= b && b < self.hi {
+            return true;
+        }
+        let (ka, kb) = (a.div_euclid(self.range), b.div_euclid(self.range));
+        // Near i64::MIN the block's start does not fit; keep the cache empty then.
+        if let Some(lo) = kb.checked_mul(self.range) {
+            self.lo = lo;
+            self.hi = lo.saturating_add(self.range);
+        }
+        ka == kb
+    }
 }
 
 impl<'h> Appender<'h> {
@@ -551,125 +703,138 @@ impl<'h> Appender<'h> {
 
     fn commit_inner(mut self, log: bool) -> Result<CommitStats, AppendError> {
         let head = self.head;
-        // Stable sort keeps a series' samples in arrival order; ref order makes lock order global.
-        self.pending.sort_by_key(|(s, _, _)| s.series_ref);
-        let mut guards: Vec<(&Arc<MemSeries>, MutexGuard<'_, SeriesData>)> = Vec::new();
-        for (s, _, _) in &self.pending {
+        // Ref order makes the lock order global; the sort is stable so a series' samples keep
+        // their arrival order. A scrape appends in the same order every time, so usually the
+        // batch is sorted already and the check is all it costs.
+        if !self.pending.is_sorted_by_key(|(s, _, _)| s.series_ref) {
+            self.pending.sort_by_key(|(s, _, _)| s.series_ref);
+        }
+        let pending = &self.pending;
+        let mut guards: Vec<(&MemSeries, MutexGuard<'_, SeriesData>)> = Vec::with_capacity(pending.len());
+        for (s, _, _) in pending {
             if guards.last().is_none_or(|(g, _)| g.series_ref != s.series_ref) {
                 guards.push((s, s.data.lock()));
             }
         }
 
-        // Decide every sample first, tracking the newest timestamp each series would reach.
+        // Decide every sample first, tracking the newest timestamp each series would reach, and
+        // gather what goes to the log.
+        let logging = log && head.log.is_some();
         let mut stats = CommitStats::default();
-        let mut verdicts = Vec::with_capacity(self.pending.len());
-        let mut gi = 0;
-        let mut last: Option<(i64, u64)> = None;
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(pending.len());
+        let mut to_log: Vec<RefSample> = Vec::with_capacity(if logging { pending.len() } else { 0 });
         // Read after taking the series locks: truncation sets it before it snapshots any series.
         let min_valid = head.min_valid_time();
-        for (i, (s, t, v)) in self.pending.iter().enumerate() {
-            if i > 0 && self.pending[i - 1].0.series_ref != s.series_ref {
+        let window = head.opts.out_of_order_window_ms;
+        let mut gi = 0;
+        let mut group_start = 0;
+        let (mut last_t, mut last_bits) =
+            guards.first().map_or((i64::MIN, 0), |(_, d)| (d.last_t(), d.last_bits));
+        for (i, (s, t, v)) in pending.iter().enumerate() {
+            let (t, v) = (*t, *v);
+            if guards[gi].0.series_ref != s.series_ref {
                 gi += 1;
-                last = None;
+                group_start = i;
+                let d = &guards[gi].1;
+                (last_t, last_bits) = (d.last_t(), d.last_bits);
             }
             let d = &guards[gi].1;
-            let (last_t, last_bits) = last.unwrap_or((d.last_t, d.last_bits));
             let verdict = if d.removed {
                 Verdict::Removed
-            } else if *t < min_valid {
-                Verdict::OutOfBounds
-            } else if *t > last_t {
+            } else if t < min_valid {
+                stats.out_of_bounds += 1;
+                Verdict::Skip
+            } else if t > last_t {
+                (last_t, last_bits) = (t, v.to_bits());
+                stats.appended += 1;
                 Verdict::Append
-            } else if *t == last_t {
+            } else if t == last_t {
                 if v.to_bits() == last_bits {
-                    Verdict::Identical
+                    stats.identical += 1;
                 } else {
-                    Verdict::DuplicateTimestamp
+                    stats.duplicate_timestamp += 1;
                 }
-            } else if last_t.saturating_sub(*t) <= head.opts.out_of_order_window_ms {
-                match d.ooo.binary_search_by_key(t, |&(ot, _)| ot) {
-                    Ok(_) => Verdict::DuplicateTimestamp,
-                    Err(_) => Verdict::OutOfOrderKeep,
+                Verdict::Skip
+            } else if last_t.saturating_sub(t) <= window {
+                let stored = d.ooo().binary_search_by_key(&t, |&(ot, _)| ot).is_ok();
+                // The same timestamp twice out of order in one batch: only the first is kept.
+                let earlier = || {
+                    pending[group_start..i]
+                        .iter()
+                        .zip(&verdicts[group_start..i])
+                        .any(|((_, ot, _), vd)| *vd == Verdict::OutOfOrderKeep && *ot == t)
+                };
+                if stored || earlier() {
+                    stats.duplicate_timestamp += 1;
+                    Verdict::Skip
+                } else {
+                    stats.appended += 1;
+                    Verdict::OutOfOrderKeep
                 }
             } else {
-                Verdict::OutOfOrderReject
+                stats.out_of_order += 1;
+                Verdict::Skip
             };
-            match verdict {
-                Verdict::Append => {
-                    last = Some((*t, v.to_bits()));
-                    stats.appended += 1;
-                }
-                Verdict::OutOfOrderKeep => stats.appended += 1,
-                Verdict::OutOfOrderReject => stats.out_of_order += 1,
-                Verdict::DuplicateTimestamp => stats.duplicate_timestamp += 1,
-                Verdict::Identical => stats.identical += 1,
-                Verdict::OutOfBounds => stats.out_of_bounds += 1,
-                Verdict::Removed => {}
+            if logging && matches!(verdict, Verdict::Append | Verdict::OutOfOrderKeep) {
+                to_log.push(RefSample { series: s.series_ref, t, v });
             }
             verdicts.push(verdict);
         }
 
-        if log {
+        if logging {
             if let Some(wal) = &head.log {
                 let new: Vec<(SeriesRef, &Labels)> = guards
                     .iter()
-                    .filter(|(s, d)| !d.removed && !s.logged.load(Ordering::Acquire))
+                    .filter(|(_, d)| !d.removed && !d.logged)
                     .map(|(s, _)| (s.series_ref, &s.labels))
                     .collect();
                 if !new.is_empty() {
                     wal.log_series(&new).map_err(AppendError::Log)?;
-                    for (s, _) in &guards {
-                        s.logged.store(true, Ordering::Release);
+                    for (_, d) in &mut guards {
+                        d.logged = true;
                     }
                 }
-                let samples: Vec<RefSample> = self
-                    .pending
-                    .iter()
-                    .zip(&verdicts)
-                    .filter(|(_, v)| matches!(v, Verdict::Append | Verdict::OutOfOrderKeep))
-                    .map(|((s, t, v), _)| RefSample { series: s.series_ref, t: *t, v: *v })
-                    .collect();
-                if !samples.is_empty() {
-                    wal.log_samples(&samples).map_err(AppendError::Log)?;
+                if !to_log.is_empty() {
+                    wal.log_samples(&to_log).map_err(AppendError::Log)?;
                 }
             }
         }
 
         // Apply.
         let per_chunk = head.opts.samples_per_chunk.max(1);
-        let range = head.opts.block_range_ms.max(1);
+        let mut block = SameBlock::new(head.opts.block_range_ms);
         let mut retry: Vec<(Labels, i64, f64)> = Vec::new();
         let mut gi = 0;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
-        for (i, ((s, t, v), verdict)) in self.pending.iter().zip(&verdicts).enumerate() {
-            if i > 0 && self.pending[i - 1].0.series_ref != s.series_ref {
+        for ((s, t, v), verdict) in pending.iter().zip(&verdicts) {
+            let (t, v) = (*t, *v);
+            if guards[gi].0.series_ref != s.series_ref {
                 gi += 1;
             }
             let d = &mut guards[gi].1;
             match verdict {
                 Verdict::Append => {
-                    let crosses_block =
-                        d.open.min_time().is_some_and(|m| m.div_euclid(range) != t.div_euclid(range));
-                    if d.open.len() >= per_chunk || crosses_block {
-                        let full = std::mem::replace(&mut d.open, ChunkEncoder::new());
-                        d.sealed.push(full.seal());
+                    let full = d.open.len() >= per_chunk;
+                    if full || d.open.min_time().is_some_and(|m| !block.same(m, t)) {
+                        let done = std::mem::take(&mut d.open);
+                        d.push_sealed(done.seal());
                     }
-                    d.open.append(*t, *v);
-                    d.last_t = *t;
+                    d.open.append(t, v);
                     d.last_bits = v.to_bits();
                 }
                 Verdict::OutOfOrderKeep => {
-                    let pos = d.ooo.partition_point(|&(ot, _)| ot < *t);
-                    d.ooo.insert(pos, (*t, *v));
+                    let ooo = &mut d.ooo.get_or_insert_with(|| Box::new(OooSamples(Vec::new()))).0;
+                    let pos = ooo.partition_point(|&(ot, _)| ot < t);
+                    ooo.insert(pos, (t, v));
                 }
                 Verdict::Removed => {
-                    retry.push((s.labels.clone(), *t, *v));
+                    retry.push((s.labels.clone(), t, v));
                     continue;
                 }
-                _ => continue,
+                Verdict::Skip => continue,
             }
-            min_t = min_t.min(*t);
-            max_t = max_t.max(*t);
+            min_t = min_t.min(t);
+            max_t = max_t.max(t);
         }
         drop(guards);
         if min_t <= max_t {
