@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::promql::{self, ErrorKind as PromqlErrorKind, PromqlError, QueryOptions, Value as PromValue};
 use crate::scrape::manager::Health;
 use crate::tsdb::db::Db;
 use crate::tsdb::index::{MatchOp, Matcher};
@@ -39,6 +40,10 @@ pub enum ApiError {
     Internal(String),
     #[error("storage is not ready yet (replaying the write-ahead log)")]
     Unavailable,
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Canceled(String),
 }
 
 impl ApiError {
@@ -48,6 +53,8 @@ impl ApiError {
             ApiError::Execution(_) => ("execution", StatusCode::UNPROCESSABLE_ENTITY),
             ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::Timeout(_) => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::Canceled(_) => ("canceled", StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 }
@@ -64,8 +71,187 @@ fn success(data: Value) -> Response {
     axum::Json(json!({"status": "success", "data": data})).into_response()
 }
 
+fn success_with_warnings(data: Value, warnings: Vec<String>, infos: Vec<String>) -> Response {
+    let mut body = json!({"status": "success", "data": data});
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    if !infos.is_empty() {
+        body["infos"] = json!(infos);
+    }
+    axum::Json(body).into_response()
+}
+
+impl From<PromqlError> for ApiError {
+    fn from(e: PromqlError) -> ApiError {
+        let msg = e.to_string();
+        match e.kind() {
+            PromqlErrorKind::BadData => ApiError::BadData(msg),
+            PromqlErrorKind::Execution => ApiError::Execution(msg),
+            PromqlErrorKind::Timeout => ApiError::Timeout(msg),
+            PromqlErrorKind::Canceled => ApiError::Canceled(msg),
+            PromqlErrorKind::Internal => ApiError::Internal(msg),
+        }
+    }
+}
+
+/// Prometheus's sample value text: shortest round-trip decimal, no exponent, and `NaN`,
+/// `+Inf`, `-Inf`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v == f64::INFINITY {
+        "+Inf".to_string()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Timestamps go out as seconds with millisecond precision, a JSON number.
+fn ts_json(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
+}
+
+fn point(t: i64, v: f64) -> Value {
+    json!([ts_json(t), format_value(v)])
+}
+
+fn value_json(v: &PromValue) -> Value {
+    match v {
+        PromValue::Scalar(t, v) => json!({"resultType": "scalar", "result": point(*t, *v)}),
+        PromValue::String(t, s) => json!({"resultType": "string", "result": [ts_json(*t), s]}),
+        PromValue::Vector(samples) => json!({
+            "resultType": "vector",
+            "result": samples.iter().map(|s| json!({"metric": labels_json(&s.labels), "value": point(s.t, s.v)})).collect::<Vec<_>>(),
+        }),
+        PromValue::Matrix(m) => matrix_json(m),
+    }
+}
+
+fn matrix_json(m: &promql::Matrix) -> Value {
+    json!({
+        "resultType": "matrix",
+        "result": m.iter().map(|s| json!({
+            "metric": labels_json(&s.labels),
+            "values": s.points.iter().map(|&(t, v)| point(t, v)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A duration parameter: Prometheus duration (`5m`) or seconds (`30`, `0.5`).
+fn parse_duration_param(key: &str, s: &str) -> Result<i64, ApiError> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if (0.0..9.2e15).contains(&secs) {
+            return Ok((secs * 1000.0).round() as i64);
+        }
+    } else if let Ok(d) = s.parse::<crate::config::PromDuration>() {
+        return Ok(d.0.as_millis() as i64);
+    }
+    Err(ApiError::BadData(format!("invalid parameter \"{key}\": cannot parse {s:?} to a valid duration")))
+}
+
+fn query_options(p: &Params) -> Result<QueryOptions, ApiError> {
+    let mut o = QueryOptions::default();
+    if let Some(t) = p.get("timeout").filter(|s| !s.is_empty()) {
+        o.timeout = Some(std::time::Duration::from_millis(parse_duration_param("timeout", t)? as u64));
+    }
+    if let Some(l) = p.get("lookback_delta").filter(|s| !s.is_empty()) {
+        o.lookback_delta_ms = Some(parse_duration_param("lookback_delta", l)?);
+    }
+    Ok(o)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn query(
+    State(services): State<Arc<Services>>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(&method, q, &headers, &body);
+    let expr = p.get("query").unwrap_or_default().to_string();
+    if expr.is_empty() {
+        return Err(ApiError::BadData("invalid parameter \"query\": empty query".to_string()));
+    }
+    let t = p.time("time", now_ms())?;
+    let opts = query_options(&p)?;
+    let db = db(&services)?.clone();
+    let _slot = services.query_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let s = services.clone();
+    let result = tokio::task::spawn_blocking(move || s.engine.instant_with(db.as_ref(), &expr, t, &opts))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success_with_warnings(value_json(&result.value), result.warnings, result.infos))
+}
+
+/// Prometheus refuses range queries with more points per series than this.
+const MAX_POINTS: i64 = 11_000;
+
+async fn query_range(
+    State(services): State<Arc<Services>>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(&method, q, &headers, &body);
+    let expr = p.get("query").unwrap_or_default().to_string();
+    if expr.is_empty() {
+        return Err(ApiError::BadData("invalid parameter \"query\": empty query".to_string()));
+    }
+    let need = |key: &str| -> Result<&str, ApiError> {
+        p.get(key)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::BadData(format!("invalid parameter \"{key}\": missing")))
+    };
+    let start = parse_time(need("start")?)
+        .map_err(|e| ApiError::BadData(format!("invalid parameter \"start\": {e}")))?;
+    let end =
+        parse_time(need("end")?).map_err(|e| ApiError::BadData(format!("invalid parameter \"end\": {e}")))?;
+    if end < start {
+        return Err(ApiError::BadData(
+            "invalid parameter \"end\": end timestamp must not be before start time".into(),
+        ));
+    }
+    let step = parse_duration_param("step", need("step")?)?;
+    if step <= 0 {
+        return Err(ApiError::BadData(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        ));
+    }
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+        ));
+    }
+    let opts = query_options(&p)?;
+    let db = db(&services)?.clone();
+    let _slot = services.query_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let s = services.clone();
+    let result =
+        tokio::task::spawn_blocking(move || s.engine.range_with(db.as_ref(), &expr, start, end, step, &opts))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(success_with_warnings(matrix_json(&result.value), result.warnings, result.infos))
+}
+
 pub fn router() -> Router<WebState> {
     Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/series", get(series).post(series))
@@ -375,7 +561,7 @@ async fn targets(State(services): State<Arc<Services>>, RawQuery(q): RawQuery) -
 }
 
 async fn buildinfo(State(services): State<Arc<Services>>) -> Response {
-    let s = &services.status;
+    let s = services.status();
     success(json!({
         "version": s.version,
         "revision": s.revision,
@@ -387,23 +573,24 @@ async fn buildinfo(State(services): State<Arc<Services>>) -> Response {
 }
 
 async fn config(State(services): State<Arc<Services>>) -> Response {
-    success(json!({"yaml": services.status.config_yaml}))
+    success(json!({"yaml": services.status().config_yaml}))
 }
 
 async fn flags(State(services): State<Arc<Services>>) -> Response {
-    let map: BTreeMap<&str, &str> =
-        services.status.flags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let status = services.status();
+    let map: BTreeMap<&str, &str> = status.flags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     success(json!(map))
 }
 
 async fn runtimeinfo(State(services): State<Arc<Services>>) -> Response {
     let corruptions = services.db.get().map_or(0, |db| db.open_report().replay.corruptions.len());
-    let retention = services.status.flags.iter().find(|(k, _)| k == "storage.tsdb.retention.time");
+    let status = services.status();
+    let retention = status.flags.iter().find(|(k, _)| k == "storage.tsdb.retention.time");
     success(json!({
-        "startTime": rfc3339(services.status.start_time_ms),
+        "startTime": rfc3339(status.start_time_ms),
         "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
-        "reloadConfigSuccess": true,
-        "lastConfigTime": rfc3339(services.status.start_time_ms),
+        "reloadConfigSuccess": services.telemetry.config_reload_ok.get() == 1,
+        "lastConfigTime": rfc3339(services.last_reload_ms()),
         "corruptionCount": corruptions,
         "storageRetention": retention.map(|(_, v)| v.as_str()).unwrap_or_default(),
     }))
@@ -532,6 +719,19 @@ mod tests {
         assert!(parse_time("NaN").is_err());
         assert_eq!(rfc3339(1_795_680_000_123), "2026-11-26T08:00:00.123Z");
         assert_eq!(parse_time(&rfc3339(-1)).unwrap(), -1);
+    }
+
+    #[test]
+    fn values_format_like_go() {
+        assert_eq!(format_value(1.0), "1");
+        assert_eq!(format_value(0.1), "0.1");
+        assert_eq!(format_value(1e21), "1000000000000000000000");
+        assert_eq!(format_value(1e-7), "0.0000001");
+        assert_eq!(format_value(-0.0), "-0");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(ts_json(1_700_000_000_500), json!(1_700_000_000.5));
+        assert_eq!(ts_json(1_700_000_000_000), json!(1_700_000_000));
     }
 
     #[test]

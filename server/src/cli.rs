@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::PromDuration;
 
@@ -16,6 +16,9 @@ use crate::config::PromDuration;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "vigil", version, about, long_about = None)]
 pub struct Flags {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Vigil configuration file, in Prometheus's `prometheus.yml` format. Without it, Vigil uses a
     /// built-in configuration that scrapes its own /metrics every 15s.
     #[arg(long = "config.file", value_name = "FILE")]
@@ -34,6 +37,26 @@ pub struct Flags {
     #[arg(long = "storage.tsdb.retention.size", value_name = "SIZE", default_value = "0", value_parser = parse_bytes)]
     pub retention_size: u64,
 
+    /// How far back a selector looks for the latest sample of a series.
+    #[arg(long = "query.lookback-delta", value_name = "DURATION", default_value = "5m")]
+    pub query_lookback_delta: PromDuration,
+
+    /// Longest a query may run before it is aborted.
+    #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m")]
+    pub query_timeout: PromDuration,
+
+    /// Most samples a single query may hold in memory.
+    #[arg(long = "query.max-samples", value_name = "N", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+
+    /// Most queries evaluated at the same time; more wait for a slot.
+    #[arg(long = "query.max-concurrency", value_name = "N", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+
+    /// Enable shutdown and reload via HTTP request (POST /-/quit and /-/reload).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
     /// Address to listen on for the web UI, API and telemetry.
     #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "127.0.0.1:9090")]
     pub listen_address: SocketAddr,
@@ -41,6 +64,25 @@ pub struct Flags {
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+}
+
+/// Tools that run instead of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Check files for problems without starting the server (like promtool check).
+    Check {
+        #[command(subcommand)]
+        what: CheckCommand,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CheckCommand {
+    /// Check configuration files; exit 0 if all are valid, 1 otherwise.
+    Config {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,6 +141,11 @@ impl Flags {
             ("storage.tsdb.path".into(), self.storage_path.display().to_string()),
             ("storage.tsdb.retention.time".into(), self.retention_time.to_string()),
             ("storage.tsdb.retention.size".into(), self.retention_size.to_string()),
+            ("web.enable-lifecycle".into(), self.enable_lifecycle.to_string()),
+            ("query.lookback-delta".into(), self.query_lookback_delta.to_string()),
+            ("query.timeout".into(), self.query_timeout.to_string()),
+            ("query.max-samples".into(), self.query_max_samples.to_string()),
+            ("query.max-concurrency".into(), self.query_max_concurrency.to_string()),
             ("web.listen-address".into(), self.listen_address.to_string()),
             ("log.level".into(), self.log_level.as_str().into()),
         ]
@@ -181,6 +228,20 @@ mod tests {
         };
         assert!(msg.contains("--web.listen-address"), "{msg}");
         assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn check_config_subcommand() {
+        let CliOutcome::Run(f) = run(&["check", "config", "a.yml", "b.yml"]) else {
+            panic!("expected flags")
+        };
+        assert_eq!(
+            f.command,
+            Some(Command::Check {
+                what: CheckCommand::Config { files: vec!["a.yml".into(), "b.yml".into()] }
+            })
+        );
+        assert!(matches!(run(&["check", "config"]), CliOutcome::Usage(_)));
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub mod telemetry;
 pub mod tsdb;
 pub mod web;
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use app::model::StatusInfo;
@@ -50,10 +54,79 @@ pub enum RunError {
 /// The running parts of Vigil that HTTP handlers and the UI reach: fixed facts from start-up,
 /// and the database and scrape manager, which appear once storage has opened.
 pub struct Services {
-    pub config: Arc<Config>,
-    pub status: StatusInfo,
+    /// The configuration in force; replaced by a successful reload.
+    pub config: RwLock<Arc<Config>>,
+    pub config_file: Option<PathBuf>,
+    /// Start-up facts; its `config_yaml` is the configuration at start, see [`Services::status`].
+    status: StatusInfo,
+    pub enable_lifecycle: bool,
     pub db: Arc<OnceLock<Arc<Db>>>,
     pub scrape: OnceLock<Arc<ScrapeManager>>,
+    pub telemetry: Telemetry,
+    last_reload_ms: AtomicI64,
+    /// Notified by `POST /-/quit`.
+    pub quit: tokio::sync::Notify,
+    pub engine: promql::Engine,
+    /// Bounds concurrent queries (`--query.max-concurrency`).
+    pub query_slots: tokio::sync::Semaphore,
+}
+
+/// Why a configuration reload was refused; the old configuration keeps running.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+}
+
+impl Services {
+    /// Status with the configuration currently in force.
+    pub fn status(&self) -> StatusInfo {
+        let mut s = self.status.clone();
+        s.config_yaml = self.config.read().to_yaml();
+        s
+    }
+
+    /// When the configuration in force was loaded, ms since the epoch.
+    pub fn last_reload_ms(&self) -> i64 {
+        self.last_reload_ms.load(Ordering::Relaxed)
+    }
+
+    /// Re-reads the configuration file and applies it: new targets start, removed ones stop
+    /// (their series go stale), unchanged ones keep scraping. A bad file changes nothing but
+    /// `vigil_config_last_reload_successful`, which drops to 0.
+    pub fn reload(&self) -> Result<(), ReloadError> {
+        let result = self.try_reload();
+        match &result {
+            Ok(()) => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                self.last_reload_ms.store(now.as_millis() as i64, Ordering::Relaxed);
+                self.telemetry.config_reload_ok.set(1);
+                self.telemetry.config_reload_time.set(now.as_secs_f64());
+                tracing::info!("configuration reloaded");
+            }
+            Err(e) => {
+                self.telemetry.config_reload_ok.set(0);
+                tracing::error!(error = %e, "configuration reload failed; keeping the previous configuration");
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<(), ReloadError> {
+        let Some(path) = &self.config_file else {
+            // The built-in configuration cannot change.
+            return Ok(());
+        };
+        let config = Arc::new(Config::load(path)?);
+        let targets = targets_from_config(&config)?;
+        if let Some(scrape) = self.scrape.get() {
+            scrape.apply(targets);
+        }
+        *self.config.write() = config;
+        Ok(())
+    }
 }
 
 /// Everything the HTTP router needs, built from flags and configuration.
@@ -71,10 +144,28 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         flags: flags.describe(),
     };
     let db = Arc::new(OnceLock::new());
-    let services = Arc::new(Services { config, status, db: db.clone(), scrape: OnceLock::new() });
+    let telemetry = Telemetry::new(now.as_secs_f64(), db.clone());
+    let services = Arc::new(Services {
+        config: RwLock::new(config),
+        config_file: flags.config_file.clone(),
+        status,
+        enable_lifecycle: flags.enable_lifecycle,
+        db,
+        scrape: OnceLock::new(),
+        telemetry: telemetry.clone(),
+        last_reload_ms: AtomicI64::new(now.as_millis() as i64),
+        quit: tokio::sync::Notify::new(),
+        engine: promql::Engine::new(promql::EngineOptions {
+            lookback_delta_ms: flags.query_lookback_delta.0.as_millis() as i64,
+            max_samples: flags.query_max_samples,
+            timeout: flags.query_timeout.0,
+            ..promql::EngineOptions::default()
+        }),
+        query_slots: tokio::sync::Semaphore::new(flags.query_max_concurrency.max(1)),
+    });
     WebState {
         leptos_options: web::leptos_options(flags.listen_address),
-        telemetry: Telemetry::new(now.as_secs_f64(), db),
+        telemetry,
         readiness: Readiness::default(),
         backend: Arc::new(UiBackend(services.clone())),
         services,
@@ -97,10 +188,17 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     let router = web::router(state);
     tracing::info!(address = %local, "Vigil is listening");
     // Serve (health, UI, and /-/ready answering 503) while the WAL replays.
-    let server =
-        tokio::spawn(
-            async move { axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await },
-        );
+    let quit_services = services.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = shutdown_signal() => {}
+                    _ = quit_services.quit.notified() => tracing::info!("shutting down on POST /-/quit"),
+                }
+            })
+            .await
+    });
 
     let dir = flags.storage_path.clone();
     let opts = DbOptions {
@@ -125,6 +223,7 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     let _ = services.scrape.set(scrape.clone());
     readiness.set_ready();
     tokio::spawn(maintain_periodically(db));
+    tokio::spawn(reload_on_sighup(services.clone()));
 
     let served = server.await;
     // Mark every scraped series stale so a restart does not leave them hanging for 5 minutes.
@@ -151,6 +250,25 @@ async fn maintain_periodically(db: Arc<Db>) {
             Err(e) => tracing::error!(error = %e, "storage maintenance panicked; will retry"),
         }
     }
+}
+
+/// SIGHUP reloads the configuration, as for Prometheus.
+async fn reload_on_sighup(services: Arc<Services>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload instead");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("received SIGHUP, reloading configuration");
+            let s = services.clone();
+            // Reading the file and building targets is blocking work.
+            let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = services;
 }
 
 async fn shutdown_signal() {

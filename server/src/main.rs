@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use vigil::cli::{CliOutcome, Flags};
+use vigil::cli::{CheckCommand, CliOutcome, Command, Flags};
 use vigil::config::Config;
 
 fn main() -> ExitCode {
@@ -18,6 +18,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Check { what: CheckCommand::Config { files } }) = &flags.command {
+        return check_config(files);
+    }
     let config = match &flags.config_file {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -43,6 +46,33 @@ fn main() -> ExitCode {
             eprintln!("vigil: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `vigil check config FILE...`, reporting like `promtool check config`.
+fn check_config(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match Config::load(f) {
+            Ok(c) => {
+                let jobs = c.scrape_configs.len();
+                println!(
+                    " SUCCESS: {} is valid prometheus config file syntax ({jobs} scrape jobs)",
+                    f.display()
+                );
+            }
+            Err(e) => {
+                ok = false;
+                println!("  FAILED: {e}");
+            }
+        }
+        println!();
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -50,6 +50,8 @@ pub struct Telemetry {
     registry: Arc<Registry>,
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_duration: Family<HandlerLabels, Histogram>,
+    pub config_reload_ok: Gauge,
+    pub config_reload_time: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 /// Facts about this build, fixed at compile time.
@@ -99,9 +101,29 @@ impl Telemetry {
             "A metric with a constant '1' value labeled by version, revision and rustc version",
             build,
         );
+        let config_reload_ok = Gauge::default();
+        config_reload_ok.set(1);
+        registry.register(
+            "vigil_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful",
+            config_reload_ok.clone(),
+        );
+        let config_reload_time = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        config_reload_time.set(start_time_secs);
+        registry.register(
+            "vigil_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload",
+            config_reload_time.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector { start_time_secs }));
         registry.register_collector(Box::new(TsdbCollector { db }));
-        Telemetry { registry: Arc::new(registry), http_requests, http_duration }
+        Telemetry {
+            registry: Arc::new(registry),
+            http_requests,
+            http_duration,
+            config_reload_ok,
+            config_reload_time,
+        }
     }
 
     /// The current values in OpenMetrics text format, ending in `# EOF`.

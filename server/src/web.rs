@@ -17,7 +17,7 @@ use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
@@ -100,7 +100,7 @@ pub struct UiBackend(pub Arc<crate::Services>);
 
 impl Backend for UiBackend {
     fn status(&self) -> StatusInfo {
-        self.0.status.clone()
+        self.0.status()
     }
 
     fn targets(&self) -> Vec<TargetInfo> {
@@ -115,7 +115,7 @@ impl Backend for UiBackend {
         match self.0.scrape.get() {
             Some(manager) => manager.targets().iter().map(|(t, s)| info(t, Some(s))).collect(),
             // Before storage has opened nothing is scraped yet: Prometheus's initial state.
-            None => targets_from_config(&self.0.config)
+            None => targets_from_config(&self.0.config.read())
                 .map(|ts| ts.iter().map(|t| info(t, None)).collect())
                 .unwrap_or_default(),
         }
@@ -140,6 +140,8 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/-/quit", post(quit).put(quit))
         .merge(crate::api::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
@@ -163,6 +165,32 @@ async fn metrics(State(telemetry): State<Telemetry>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics failed: {e}\n")).into_response()
         }
     }
+}
+
+/// `POST /-/reload`: re-reads the configuration file (with `--web.enable-lifecycle`).
+async fn reload(State(services): State<Arc<crate::Services>>) -> Response {
+    if !services.enable_lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+    }
+    let s = services.clone();
+    match tokio::task::spawn_blocking(move || s.reload()).await {
+        Ok(Ok(())) => (StatusCode::OK, "").into_response(),
+        Ok(Err(e)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response()
+        }
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response()
+        }
+    }
+}
+
+/// `POST /-/quit`: graceful shutdown (with `--web.enable-lifecycle`).
+async fn quit(State(services): State<Arc<crate::Services>>) -> Response {
+    if !services.enable_lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+    }
+    services.quit.notify_one();
+    (StatusCode::OK, "Requesting termination... Goodbye!\n").into_response()
 }
 
 async fn healthy() -> &'static str {

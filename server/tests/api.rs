@@ -155,6 +155,28 @@ fn remote_write_then_metadata_endpoints() {
     assert_eq!(code, 400);
     assert!(body["error"].as_str().unwrap().contains("match[]"), "{body}");
 
+    // PromQL through the API, as Grafana asks: instant and range, form bodies, errors typed.
+    let (code, body) = get_json(&format!("{}/api/v1/query?query=sum(http_requests_total)&time=20", v.base));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["resultType"], "vector");
+    // At t=20 s the 200 series has 5 (t=16 s) and the 500 series 0 (t=1 s, within lookback).
+    assert_eq!(body["data"]["result"][0]["value"], serde_json::json!([20, "5"]));
+    let (code, body) = post_form(
+        &format!("{}/api/v1/query_range", v.base),
+        "query=http_requests_total%7Bcode%3D%22200%22%7D&start=0&end=30&step=15",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["resultType"], "matrix");
+    assert_eq!(body["data"]["result"][0]["values"], serde_json::json!([[15, "1"], [30, "5"]]));
+    assert_eq!(body["data"]["result"][0]["metric"]["code"], "200");
+    let (code, body) = get_json(&format!("{}/api/v1/query?query=sum(", v.base));
+    assert_eq!((code, body["errorType"].as_str()), (400, Some("bad_data")));
+    let (code, body) = get_json(&format!("{}/api/v1/query_range?query=up&start=0&end=100000&step=1", v.base));
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("11,000 points"), "{body}");
+    let (code, _) = get_json(&format!("{}/api/v1/query?query=scalar(temperature)&time=5", v.base));
+    assert_eq!(code, 200);
+
     let (_, body) = get_json(&format!("{}/api/v1/status/tsdb", v.base));
     assert_eq!(body["data"]["headStats"]["numSeries"], 3);
     assert_eq!(

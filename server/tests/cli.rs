@@ -44,3 +44,23 @@ fn unreadable_config_is_one_line_and_exit_2() {
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("scrape_intervl") && stderr.contains("line 3"), "{stderr}");
 }
+
+#[test]
+fn check_config_reports_like_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(
+        &good,
+        "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['h:1']\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = vigil(&["check", "config", good.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("SUCCESS"), "{stdout}");
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "global:\n  scrape_interval: soon\n").unwrap();
+    let (code, stdout, _) = vigil(&["check", "config", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED") && stdout.contains("soon"), "{stdout}");
+}
