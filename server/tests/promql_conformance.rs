@@ -353,7 +353,7 @@ fn parse_expect_line(e: &mut Expect, l: &str) -> Result<bool, String> {
 enum Cmd {
     Clear,
     Load { interval: i64, lines: Vec<String> },
-    Eval(Eval),
+    Eval(Box<Eval>),
 }
 
 fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
@@ -383,7 +383,7 @@ fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
             let interval = parse_duration(l.split_whitespace().nth(1).ok_or("load without interval")?)?;
             cmds.push(Cmd::Load { interval, lines: block });
         } else if first.starts_with("eval") {
-            cmds.push(Cmd::Eval(parse_eval(l, &block, start_line)?));
+            cmds.push(Cmd::Eval(Box::new(parse_eval(l, &block, start_line)?)));
         } else {
             return Err(format!("line {start_line}: unknown command {l:?}"));
         }
@@ -546,7 +546,7 @@ fn check_annotations(e: &Expect, res_w: &[String], res_i: &[String]) -> Result<(
         let only_bare = msgs.is_empty() && res.is_empty();
         if !only_bare {
             for g in got {
-                if !msgs.iter().any(|m| *m == g) && !res.iter().any(|r| r.is_match(g)) {
+                if !msgs.contains(&g) && !res.iter().any(|r| r.is_match(g)) {
                     return Err(format!("unexpected {kind} annotation {g:?}"));
                 }
             }
