@@ -864,6 +864,8 @@ impl<'h> Appender<'h> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::tsdb::index::MatchOp;
 
@@ -1012,5 +1014,134 @@ mod tests {
         assert_eq!(sel.len(), 400);
         assert!(sel.iter().all(|s| s.samples().len() == 200));
         assert!(sel.windows(2).all(|w| w[0].labels < w[1].labels));
+    }
+
+    /// The head's rules, written as plainly as possible, for the randomized comparison below.
+    #[derive(Default)]
+    struct ModelSeries {
+        in_order: BTreeMap<i64, u64>,
+        ooo: BTreeMap<i64, u64>,
+    }
+
+    impl ModelSeries {
+        fn apply(&mut self, t: i64, v: f64, window: i64, min_valid: i64, st: &mut CommitStats) -> bool {
+            let last = self.in_order.last_key_value().map(|(&t, &b)| (t, b));
+            let last_t = last.map_or(i64::MIN, |l| l.0);
+            if t < min_valid {
+                st.out_of_bounds += 1;
+            } else if t > last_t {
+                self.in_order.insert(t, v.to_bits());
+                st.appended += 1;
+                return true;
+            } else if t == last_t {
+                if last.is_some_and(|l| l.1 == v.to_bits()) {
+                    st.identical += 1;
+                } else {
+                    st.duplicate_timestamp += 1;
+                }
+            } else if last_t - t <= window {
+                if self.ooo.contains_key(&t) {
+                    st.duplicate_timestamp += 1;
+                } else {
+                    self.ooo.insert(t, v.to_bits());
+                    st.appended += 1;
+                    return true;
+                }
+            } else {
+                st.out_of_order += 1;
+            }
+            false
+        }
+
+        /// What a query returns: in-order samples win over out-of-order ones at the same time.
+        fn samples(&self) -> Vec<(i64, u64)> {
+            let mut all = self.ooo.clone();
+            all.extend(self.in_order.iter().map(|(&t, &b)| (t, b)));
+            all.into_iter().collect()
+        }
+    }
+
+    #[derive(Default)]
+    struct RecordingLog {
+        samples: Mutex<Vec<RefSample>>,
+    }
+
+    impl HeadLog for Arc<RecordingLog> {
+        fn log_series(&self, _: &[(SeriesRef, &Labels)]) -> Result<(), LogError> {
+            Ok(())
+        }
+        fn log_samples(&self, samples: &[RefSample]) -> Result<(), LogError> {
+            self.samples.lock().extend_from_slice(samples);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn random_batches_match_a_simple_model() {
+        use rand::{Rng, SeedableRng};
+        for seed in 0..150u64 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let window = [0, 40, 1_000][rng.random_range(0..3)];
+            let block = 100;
+            let opts = HeadOptions {
+                out_of_order_window_ms: window,
+                samples_per_chunk: rng.random_range(1..8),
+                stripes: 4,
+                block_range_ms: block,
+            };
+            let log = Arc::new(RecordingLog::default());
+            let head = Head::new(opts, Some(Box::new(log.clone())));
+            let names: Vec<Labels> =
+                (0..4).map(|i| labels(&[("__name__", "m"), ("i", &i.to_string())])).collect();
+            let mut model: Vec<ModelSeries> = (0..names.len()).map(|_| ModelSeries::default()).collect();
+            let (mut now, mut min_valid) = (0i64, i64::MIN);
+            for step in 0..60 {
+                now += rng.random_range(0..30);
+                let mut app = head.appender();
+                let mut want = CommitStats::default();
+                for _ in 0..rng.random_range(0..12) {
+                    let i = rng.random_range(0..names.len());
+                    let t = match rng.random_range(0..10) {
+                        // Behind the newest sample: out of order, in or outside the window.
+                        0..=1 => now - rng.random_range(0..120),
+                        // A timestamp the series already has, often with the same value.
+                        2 => model[i].samples().last().map_or(now, |s| s.0),
+                        _ => now + rng.random_range(0..5),
+                    };
+                    let v = f64::from(rng.random_range(0..3u8));
+                    app.append(&names[i], t, v);
+                    model[i].apply(t, v, window, min_valid, &mut want);
+                }
+                let logged_before = log.samples.lock().len();
+                let got = app.commit().unwrap();
+                assert_eq!(got, want, "seed {seed} step {step}");
+                assert_eq!(
+                    log.samples.lock().len() - logged_before,
+                    want.appended,
+                    "seed {seed} step {step}"
+                );
+                if rng.random_range(0..15) == 0 {
+                    let before = (now - 150).div_euclid(block) * block;
+                    head.truncate(before);
+                    min_valid = min_valid.max(before);
+                    for m in &mut model {
+                        m.in_order.retain(|&t, _| t >= min_valid);
+                        m.ooo.retain(|&t, _| t >= min_valid);
+                        if m.in_order.is_empty() {
+                            // The head drops the series; appending again starts it afresh.
+                            m.ooo.clear();
+                        }
+                    }
+                }
+                for (l, m) in names.iter().zip(&model) {
+                    let sel = head.select(&[Matcher::equal("i", l.get("i").unwrap())], i64::MIN, i64::MAX);
+                    let got: Vec<(i64, u64)> = sel
+                        .first()
+                        .map(|s| s.iter().map(|(t, v)| (t, v.to_bits())).collect())
+                        .unwrap_or_default();
+                    assert_eq!(got, m.samples(), "seed {seed} step {step} series {l:?}");
+                }
+            }
+        }
     }
 }
