@@ -33,11 +33,25 @@ pub struct TargetInfo {
     pub last_error: Option<String>,
 }
 
+/// The answer to an instant query, flattened for display.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryTable {
+    /// `vector`, `scalar`, `string` or `matrix`.
+    pub result_type: String,
+    /// Evaluation time, ms since the epoch.
+    pub time_ms: i64,
+    /// One row per result: the series in PromQL notation (empty for scalars) and its value.
+    pub rows: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+}
+
 /// What the server provides to the UI's server functions, through Leptos context.
 #[cfg(feature = "ssr")]
 pub trait Backend: Send + Sync + 'static {
     fn status(&self) -> StatusInfo;
     fn targets(&self) -> Vec<TargetInfo>;
+    /// Evaluates a PromQL expression at the current time; the error is the message to show.
+    fn instant_query(&self, expr: &str) -> Result<QueryTable, String>;
 }
 
 /// The backend handle as stored in Leptos context.

@@ -65,3 +65,29 @@ test('client-side navigation reaches every page without errors', async () => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('Explore runs a PromQL query after hydration and shows errors by name', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/explore`);
+  await hydrated(page);
+  await page.fill('#expr', '1 + 1');
+  await page.click('button:has-text("Run query")');
+  await page.waitForSelector('#query-table td.value');
+  assert.equal((await page.textContent('#query-table td.value')).trim(), '2');
+  // The query ran in place: no navigation happened.
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), 1);
+  await page.screenshot({ path: artifactPath('explore-result.png') });
+
+  await page.fill('#expr', 'vigil_build_info or vector(1)');
+  await page.click('button:has-text("Run query")');
+  await page.waitForFunction(() => document.querySelectorAll('#query-table tbody tr').length >= 1);
+
+  await page.fill('#expr', 'sum(');
+  await page.click('button:has-text("Run query")');
+  await page.waitForSelector('#query-error');
+  assert.match(await page.textContent('#query-error'), /parse|unexpected|error/i);
+  // A failed query is an answer, not a script error.
+  assert.deepEqual(errors.filter((e) => !e.includes('500')), []);
+  await page.close();
+});

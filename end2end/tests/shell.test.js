@@ -19,7 +19,7 @@ test('SSR page holds the app shell before any script runs', async () => {
     assert.match(html, new RegExp(`<a href="${href}"[^>]*>${label}(<!>)?</a>`), `nav link to ${href}`);
   }
   assert.match(html, /<button[^>]*class="theme-toggle"/);
-  assert.match(html, /<link rel="modulepreload" href="\/pkg\/vigil[.\w]*\.js"/);
+  assert.match(html, /<link rel="modulepreload" href="\/pkg\/vigil[.\w-]*\.js"/);
 });
 
 test('every page renders on the server; unknown paths are 404 with the shell', async () => {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use app::model::{Backend, SharedBackend, StatusInfo, TargetInfo};
+use app::model::{Backend, QueryTable, SharedBackend, StatusInfo, TargetInfo};
 use axum::body::Body;
 use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -101,6 +101,39 @@ pub struct UiBackend(pub Arc<crate::Services>);
 impl Backend for UiBackend {
     fn status(&self) -> StatusInfo {
         self.0.status()
+    }
+
+    fn instant_query(&self, expr: &str) -> Result<QueryTable, String> {
+        use crate::promql::Value;
+        let db = self.0.db.get().ok_or("storage is not ready yet")?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let result = self.0.engine.instant(db.as_ref(), expr, now).map_err(|e| e.to_string())?;
+        let fmt = crate::api::format_value;
+        let (result_type, rows) = match result.value {
+            Value::Scalar(_, v) => ("scalar", vec![(String::new(), fmt(v))]),
+            Value::String(_, s) => ("string", vec![(String::new(), s)]),
+            Value::Vector(samples) => {
+                ("vector", samples.into_iter().map(|s| (s.labels.to_string(), fmt(s.v))).collect())
+            }
+            Value::Matrix(series) => (
+                "matrix",
+                series
+                    .into_iter()
+                    .map(|s| {
+                        let points: Vec<String> = s
+                            .points
+                            .iter()
+                            .map(|&(t, v)| format!("{} @{}", fmt(v), t as f64 / 1000.0))
+                            .collect();
+                        (s.labels.to_string(), points.join("\n"))
+                    })
+                    .collect(),
+            ),
+        };
+        Ok(QueryTable { result_type: result_type.to_string(), time_ms: now, rows, warnings: result.warnings })
     }
 
     fn targets(&self) -> Vec<TargetInfo> {
