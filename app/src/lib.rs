@@ -9,6 +9,7 @@
 pub mod model;
 pub mod pages;
 pub mod theme;
+pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};

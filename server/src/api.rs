@@ -174,6 +174,27 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+fn query_expr(p: &Params) -> Result<String, ApiError> {
+    match p.get("query") {
+        Some(q) if !q.is_empty() => Ok(q.to_string()),
+        _ => Err(ApiError::BadData("invalid parameter \"query\": empty query".to_string())),
+    }
+}
+
+/// Runs an evaluation off the async threads, within `--query.max-concurrency`.
+async fn evaluate<T: Send + 'static>(
+    services: &Arc<Services>,
+    run: impl FnOnce(&promql::Engine, &Db) -> Result<T, PromqlError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = db(services)?.clone();
+    let _slot = services.query_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let s = services.clone();
+    let result = tokio::task::spawn_blocking(move || run(&s.engine, db.as_ref()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(result)
+}
+
 async fn query(
     State(services): State<Arc<Services>>,
     method: Method,
@@ -182,18 +203,10 @@ async fn query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, q, &headers, &body);
-    let expr = p.get("query").unwrap_or_default().to_string();
-    if expr.is_empty() {
-        return Err(ApiError::BadData("invalid parameter \"query\": empty query".to_string()));
-    }
+    let expr = query_expr(&p)?;
     let t = p.time("time", now_ms())?;
     let opts = query_options(&p)?;
-    let db = db(&services)?.clone();
-    let _slot = services.query_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let s = services.clone();
-    let result = tokio::task::spawn_blocking(move || s.engine.instant_with(db.as_ref(), &expr, t, &opts))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let result = evaluate(&services, move |engine, db| engine.instant_with(db, &expr, t, &opts)).await?;
     Ok(success_with_warnings(value_json(&result.value), result.warnings, result.infos))
 }
 
@@ -208,10 +221,7 @@ async fn query_range(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, q, &headers, &body);
-    let expr = p.get("query").unwrap_or_default().to_string();
-    if expr.is_empty() {
-        return Err(ApiError::BadData("invalid parameter \"query\": empty query".to_string()));
-    }
+    let expr = query_expr(&p)?;
     let need = |key: &str| -> Result<&str, ApiError> {
         p.get(key)
             .filter(|s| !s.is_empty())
@@ -238,13 +248,8 @@ async fn query_range(
         ));
     }
     let opts = query_options(&p)?;
-    let db = db(&services)?.clone();
-    let _slot = services.query_slots.acquire().await.map_err(|e| ApiError::Internal(e.to_string()))?;
-    let s = services.clone();
     let result =
-        tokio::task::spawn_blocking(move || s.engine.range_with(db.as_ref(), &expr, start, end, step, &opts))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
+        evaluate(&services, move |engine, db| engine.range_with(db, &expr, start, end, step, &opts)).await?;
     Ok(success_with_warnings(matrix_json(&result.value), result.warnings, result.infos))
 }
 
@@ -412,42 +417,14 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(y, mo as u32, d as u32);
+    let days = app::time::days_from_civil(y, mo as u32, d as u32);
     Some(((days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + frac_ms)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Formats epoch milliseconds as RFC 3339 in UTC with milliseconds, as Go prints them.
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    let (y, m, d, h, mi, s, milli) = app::time::split_utc(ms);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
 fn labels_json(l: &Labels) -> Value {
