@@ -32,6 +32,8 @@ impl BitWriter {
     }
 
     /// Writes the low `n` bits of `v` (n ≤ 64); higher bits of `v` are ignored.
+    // A byte at a time: most fields are a few bits, for which this measured faster than
+    // assembling whole bytes and copying them.
     #[inline]
     pub(super) fn write(&mut self, v: u64, n: u32) {
         let mut n = n.min(64);

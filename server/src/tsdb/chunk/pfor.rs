@@ -54,66 +54,68 @@ pub(super) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
         return Plan { bytes: header_len(0, 0), ..best };
     };
     // References below the minimum never help; a few low quantiles let low outliers (a counter
-    // reset, an early scrape) become exceptions instead of widening every slot.
-    let mut candidates = [min; 5];
+    // reset, an early scrape) or a thin low tail become exceptions instead of widening every
+    // slot. Each selection leaves the smaller values in front, so the next looks only there.
+    try_reference(xs, min, wi, &mut best);
     if bit_len(max.wrapping_sub(min) as u64) > NARROW_BITS {
         scratch.clear();
         scratch.extend_from_slice(xs);
-        // Each selection leaves the smaller values in front, so the next one looks only there.
+        let mut tried = [min; 5];
         let mut upto = count;
-        for (slot, q) in [(4, 2), (3, 4), (2, 8), (1, 32)] {
+        for (slot, q) in [(1, 2), (2, 4), (3, 8), (4, 32)] {
             let k = count / q;
             if k == 0 || k >= upto {
                 continue;
             }
-            if let Some(part) = scratch.get_mut(..upto) {
-                candidates[slot] = *part.select_nth_unstable(k).1;
-            }
+            let Some(part) = scratch.get_mut(..upto) else { break };
+            let r = *part.select_nth_unstable(k).1;
             upto = k;
-        }
-    }
-    let mut tried = [i64::MIN; 5];
-    for (ci, &r) in candidates.iter().enumerate() {
-        if tried[..ci].contains(&r) {
-            continue;
-        }
-        tried[ci] = r;
-        // Per slot width b: how many values need exactly b bits, and the widest zigzag among
-        // them (the exception width if they become exceptions).
-        let mut cnt = [0u32; 65];
-        let mut zz = [0u32; 65];
-        let mut below = 0u32;
-        let mut below_zz = 0u32;
-        let mut top = 0usize;
-        for &x in xs {
-            let zbits = bit_len(zigzag(x));
-            if x < r {
-                below += 1;
-                below_zz = below_zz.max(zbits);
-            } else {
-                let b = bit_len(x.wrapping_sub(r) as u64) as usize;
-                cnt[b] += 1;
-                zz[b] = zz[b].max(zbits);
-                top = top.max(b);
+            if !tried[..slot].contains(&r) {
+                tried[slot] = r;
+                try_reference(xs, r, wi, &mut best);
             }
-        }
-        // Widths above the widest value only cost more, so the sweep starts there.
-        let r_len = uvarint_len(zigzag(r)) + 1;
-        let mut exceptions = below;
-        let mut we = below_zz;
-        for w in (0..=top).rev() {
-            let exc = exceptions as usize;
-            let bits = (count - exc) * w + exc * (wi + we) as usize;
-            let exc_header = if exc > 0 { uvarint_len(exc as u64) + 1 } else { 0 };
-            let bytes = r_len + exc_header + bits.div_ceil(8);
-            if bytes < best.bytes {
-                best = Plan { r, w: w as u32, exceptions, we: if exc > 0 { we } else { 0 }, bytes };
-            }
-            exceptions += cnt[w];
-            we = we.max(zz[w]);
         }
     }
     best
+}
+
+/// Sizes the best block with reference `r`, keeping it in `best` if smaller.
+fn try_reference(xs: &[i64], r: i64, wi: u32, best: &mut Plan) {
+    let count = xs.len();
+    // Per slot width b: how many values need exactly b bits, and the widest zigzag among them
+    // (the exception width if they become exceptions).
+    let mut cnt = [0u32; 65];
+    let mut zz = [0u32; 65];
+    let mut below = 0u32;
+    let mut below_zz = 0u32;
+    let mut top = 0usize;
+    for &x in xs {
+        let zbits = bit_len(zigzag(x));
+        if x < r {
+            below += 1;
+            below_zz = below_zz.max(zbits);
+        } else {
+            let b = bit_len(x.wrapping_sub(r) as u64) as usize;
+            cnt[b] += 1;
+            zz[b] = zz[b].max(zbits);
+            top = top.max(b);
+        }
+    }
+    // Widths above the widest value only cost more, so the sweep starts there.
+    let r_len = uvarint_len(zigzag(r)) + 1;
+    let mut exceptions = below;
+    let mut we = below_zz;
+    for w in (0..=top).rev() {
+        let exc = exceptions as usize;
+        let bits = (count - exc) * w + exc * (wi + we) as usize;
+        let exc_header = if exc > 0 { uvarint_len(exc as u64) + 1 } else { 0 };
+        let bytes = r_len + exc_header + bits.div_ceil(8);
+        if bytes < best.bytes {
+            *best = Plan { r, w: w as u32, exceptions, we: if exc > 0 { we } else { 0 }, bytes };
+        }
+        exceptions += cnt[w];
+        we = we.max(zz[w]);
+    }
 }
 
 #[inline]
@@ -305,6 +307,15 @@ mod tests {
         assert_eq!((p.w, p.exceptions), (0, 0));
         // varint 15000 (3 bytes) and the width.
         assert_eq!(p.bytes, 4);
+    }
+
+    #[test]
+    fn low_outlier_does_not_widen_slots() {
+        // A counter reset: one huge negative delta among small increments.
+        let mut xs: Vec<i64> = (0..119).map(|i| 1000 + i % 11).collect();
+        xs[60] = -5_000_000;
+        let p = round_trip(&xs);
+        assert_eq!((p.r, p.w, p.exceptions), (1000, 4, 1));
     }
 
     #[test]
