@@ -17,7 +17,7 @@ use criterion::{criterion_group, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use vigil::tsdb::db::{Db, DbOptions};
 use vigil::tsdb::head::{Head, HeadOptions};
-use vigil::tsdb::index::MemIndex;
+use vigil::tsdb::index::{Matcher, MemIndex};
 use vigil::tsdb::labels::Labels;
 use vigil::tsdb::wal::{FsyncPolicy, WalOptions};
 
@@ -249,6 +249,27 @@ fn append(c: &mut Criterion) {
             }
             clock.since(start)
         });
+    });
+    g.finish();
+
+    // Queries copy a snapshot of each series out of the head; this is what that costs.
+    let mut g = c.benchmark_group("head_select");
+    g.throughput(Throughput::Elements(SERIES as u64));
+    let head = Head::new(HeadOptions::default(), None);
+    for s in 0..480i64 {
+        let mut app = head.appender();
+        for (i, l) in labels.iter().enumerate() {
+            app.append(l, s * STEP_MS, (s / 4) as f64 + i as f64);
+        }
+        app.commit().expect("no log");
+    }
+    let all = [Matcher::equal("job", "bench")];
+    g.bench_function("2000_series_2h_snapshot", |b| b.iter(|| black_box(head.select(&all, 0, i64::MAX))));
+    g.bench_function("2000_series_2h_snapshot_and_decode", |b| {
+        b.iter(|| {
+            let sel = head.select(&all, 0, i64::MAX);
+            black_box(sel.iter().map(|s| s.iter().count()).sum::<usize>())
+        })
     });
     g.finish();
 }
