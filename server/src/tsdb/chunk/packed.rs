@@ -720,7 +720,7 @@ impl<'a> PackedIter<'a> {
                         }
                         let end = (first + k) as u32;
                         while patches.next < end {
-                            let at = (patches.next - first as u32) as usize;
+                            let at = patches.next.wrapping_sub(first as u32) as usize;
                             let raw = f64::from_bits(patches.take());
                             if let Some(out) = batch_v.get_mut(at) {
                                 *out = raw;

@@ -151,7 +151,10 @@ fn series() -> impl Strategy<Value = Vec<(i64, f64)>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // 512 cases by default; PROPTEST_CASES still overrides for longer runs.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(512)
+    ))]
 
     #[test]
     fn round_trips_bit_exactly(samples in series()) {
@@ -188,6 +191,27 @@ proptest! {
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         if let Ok(chunk) = Chunk::from_bytes(bytes) {
             prop_assert!(chunk.iter().count() <= chunk.len());
+            let _ = chunk.validate();
+        }
+    }
+
+    #[test]
+    fn garbage_after_a_valid_header_never_panics(
+        packed in any::<bool>(),
+        n in 1u32..300,
+        min in any::<i64>(),
+        span in any::<u64>(),
+        mode in any::<u8>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut bytes = header(if packed { ENC_PACKED } else { ENC_XOR }, n, min, min.wrapping_add(span as i64), 0);
+        if packed {
+            bytes.push(mode);
+        }
+        bytes.extend_from_slice(&payload);
+        if let Ok(chunk) = Chunk::from_bytes(bytes) {
+            prop_assert!(chunk.iter().count() <= chunk.len());
+            let _ = chunk.iter().seek(min.wrapping_add(1));
             let _ = chunk.validate();
         }
     }
