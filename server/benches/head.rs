@@ -102,6 +102,15 @@ fn next_value(i: usize, prev: f64, rng: &mut impl Rng) -> f64 {
     }
 }
 
+/// The head's defaults, with `HEAD_BENCH_REPACK=n` setting [`HeadOptions::repack_every`].
+fn head_options() -> HeadOptions {
+    let repack_every = std::env::var("HEAD_BENCH_REPACK").ok().and_then(|v| v.parse().ok());
+    HeadOptions {
+        repack_every: repack_every.unwrap_or(HeadOptions::default().repack_every),
+        ..HeadOptions::default()
+    }
+}
+
 fn memory_per_series() {
     let series = 10_000;
     let per = |bytes: usize| bytes as f64 / series as f64;
@@ -122,7 +131,7 @@ fn memory_per_series() {
         bytes
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let head = Head::new(HeadOptions::default(), None);
+    let head = Head::new(head_options(), None);
     let mut values = vec![100.0; series];
     let mut s = 0;
     for report_at in [480, 540] {
@@ -210,7 +219,7 @@ fn append(c: &mut Criterion) {
     let labels = series_labels(SERIES, "bench");
 
     g.bench_function("batch_2000_no_wal", |b| {
-        let head = Head::new(HeadOptions::default(), None);
+        let head = Head::new(head_options(), None);
         let mut t = 0i64;
         b.iter_custom(|iters| {
             let start = clock.now();
@@ -229,6 +238,7 @@ fn append(c: &mut Criterion) {
     g.bench_function("batch_2000_by_ref_wal_no_fsync", |b| {
         let dir = tempfile::tempdir().expect("temp dir");
         let opts = DbOptions {
+            head: head_options(),
             wal: WalOptions { fsync: FsyncPolicy::Never, ..WalOptions::default() },
             ..DbOptions::default()
         };

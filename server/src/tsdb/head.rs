@@ -25,7 +25,11 @@
 //! applies nothing: a batch commits all or nothing. Samples older than the newest but inside the
 //! out-of-order window go to a small sorted per-series buffer that queries merge with the chunks.
 //! The open chunk is cut when it is full or when a sample falls into the next block range (see
-//! [`HeadOptions::block_range_ms`]), so a block takes whole chunks.
+//! [`HeadOptions::block_range_ms`]), so a block takes whole chunks. The open chunk is written in
+//! the appendable XOR encoding, 4–5 times the size of the packed one a sealed chunk gets; with
+//! [`HeadOptions::repack_every`] set, the part of the chunk written so far is packed every so many
+//! samples (the last sealed chunk then is that packed first part, merged into the full chunk when
+//! it is cut), trading append CPU for memory (both measured in BENCHMARKS.md, "Head").
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -70,6 +74,11 @@ pub struct HeadOptions {
     pub stripes: usize,
     /// Chunks are cut at multiples of this (ms), so a block of this range takes whole chunks.
     pub block_range_ms: i64,
+    /// Once the open chunk holds this many samples, and the chunk is not full yet, they are
+    /// packed together with the part of the chunk packed before, so that at most this many
+    /// samples sit in the open encoding (several times larger than the packed one). 0 packs only
+    /// when the chunk is cut.
+    pub repack_every: usize,
 }
 
 impl Default for HeadOptions {
@@ -79,6 +88,7 @@ impl Default for HeadOptions {
             samples_per_chunk: TARGET_SAMPLES_PER_CHUNK,
             stripes: 1024,
             block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+            repack_every: 0,
         }
     }
 }
@@ -143,6 +153,9 @@ struct SeriesData {
     /// Out-of-order samples, sorted by time; allocated only when used, and boxed so that the
     /// nearly all series that never get one pay 8 bytes for it rather than 24.
     ooo: Option<Box<OooSamples>>,
+    /// Samples in the last sealed chunk when that is the packed first part of the chunk still
+    /// being written (see [`HeadOptions::repack_every`]), else 0.
+    partial: u16,
     /// Set once the series record is in the log, so it is logged exactly once.
     logged: bool,
     /// Set (under the lock) when truncation drops the series from the head; a commit that still
@@ -157,6 +170,7 @@ impl SeriesData {
             sealed: Box::default(),
             last_bits: 0,
             ooo: None,
+            partial: 0,
             logged,
             removed: false,
         }
@@ -174,6 +188,44 @@ impl SeriesData {
 
     fn ooo(&self) -> &[(i64, f64)] {
         self.ooo.as_deref().map_or(&[], |o| o.0.as_slice())
+    }
+
+    /// Seals the open chunk, merged with its packed first part if there is one.
+    fn finish_chunk(&mut self) {
+        let open = std::mem::take(&mut self.open);
+        let done = self.merge_partial(open);
+        if self.partial > 0 {
+            if let Some(last) = self.sealed.last_mut() {
+                *last = Arc::from(done.as_bytes());
+                self.partial = 0;
+                return;
+            }
+        }
+        self.partial = 0;
+        self.push_sealed(done);
+    }
+
+    /// Packs the open chunk into the chunk's first part, leaving the open chunk empty.
+    fn repack(&mut self) {
+        let open = std::mem::take(&mut self.open);
+        let done = self.merge_partial(open);
+        let n = u16::try_from(done.len()).unwrap_or(u16::MAX);
+        match self.sealed.last_mut() {
+            Some(last) if self.partial > 0 => *last = Arc::from(done.as_bytes()),
+            _ => self.push_sealed(done),
+        }
+        self.partial = n;
+    }
+
+    fn merge_partial(&self, open: ChunkEncoder) -> Chunk {
+        let Some(first) = self.sealed.last().filter(|_| self.partial > 0).and_then(chunk) else {
+            return open.seal();
+        };
+        let mut all = ChunkEncoder::new();
+        for (t, v) in first.iter().chain(open.iter()) {
+            all.append(t, v);
+        }
+        all.seal()
     }
 
     fn push_sealed(&mut self, chunk: Chunk) {
@@ -374,6 +426,9 @@ impl Head {
             let Some(series) = self.series_by_ref(r) else { continue };
             let mut d = series.data.lock();
             let ends_before = |b: &Arc<[u8]>| chunk(b).is_none_or(|c| c.max_time() < before);
+            if d.partial > 0 && d.sealed.last().is_some_and(ends_before) {
+                d.partial = 0;
+            }
             if d.sealed.iter().any(ends_before) {
                 let kept: Vec<Arc<[u8]>> = d.sealed.iter().filter(|b| !ends_before(b)).cloned().collect();
                 d.sealed = kept.into_boxed_slice();
@@ -826,6 +881,7 @@ impl<'h> Appender<'h> {
 
         // Apply.
         let per_chunk = head.opts.samples_per_chunk.max(1);
+        let repack = head.opts.repack_every;
         let mut block = SameBlock::new(head.opts.block_range_ms);
         let mut retry: Vec<(Labels, i64, f64)> = Vec::new();
         let mut gi = 0;
@@ -838,13 +894,22 @@ impl<'h> Appender<'h> {
             let d = &mut guards[gi].1;
             match verdict {
                 Verdict::Append => {
-                    let full = d.open.len() >= per_chunk;
-                    if full || d.open.min_time().is_some_and(|m| !block.same(m, t)) {
-                        let done = std::mem::take(&mut d.open);
-                        d.push_sealed(done.seal());
+                    let in_chunk = d.open.len() + usize::from(d.partial);
+                    let start = match d.open.min_time() {
+                        None if d.partial > 0 => d.sealed.last().and_then(chunk).map(|c| c.min_time()),
+                        start => start,
+                    };
+                    if in_chunk >= per_chunk || start.is_some_and(|m| !block.same(m, t)) {
+                        d.finish_chunk();
                     }
                     d.open.append(t, v);
                     d.last_bits = v.to_bits();
+                    if repack > 0
+                        && d.open.len() >= repack
+                        && d.open.len() + usize::from(d.partial) < per_chunk
+                    {
+                        d.repack();
+                    }
                 }
                 Verdict::OutOfOrderKeep => {
                     let ooo = &mut d.ooo.get_or_insert_with(|| Box::new(OooSamples(Vec::new()))).0;
@@ -1056,7 +1121,6 @@ mod tests {
             } else if t > last_t {
                 self.in_order.insert(t, v.to_bits());
                 st.appended += 1;
-                return;
             } else if t == last_t {
                 if last.is_some_and(|l| l.1 == v.to_bits()) {
                     st.identical += 1;
@@ -1067,9 +1131,9 @@ mod tests {
                 if let std::collections::btree_map::Entry::Vacant(e) = self.ooo.entry(t) {
                     e.insert(v.to_bits());
                     st.appended += 1;
-                    return;
+                } else {
+                    st.duplicate_timestamp += 1;
                 }
-                st.duplicate_timestamp += 1;
             } else {
                 st.out_of_order += 1;
             }
@@ -1110,6 +1174,7 @@ mod tests {
                 samples_per_chunk: rng.random_range(1..8),
                 stripes: 4,
                 block_range_ms: block,
+                repack_every: rng.random_range(0..4),
             };
             let log = Arc::new(RecordingLog::default());
             let head = Head::new(opts, Some(Box::new(log.clone())));
