@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scrape::relabel::{compile_all, RelabelConfig};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -69,6 +71,23 @@ pub struct ScrapeConfig {
     pub scheme: String,
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    /// URL query parameters of every scrape request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, Vec<String>>,
+    /// Keep the target's own labels on clashes instead of renaming them `exported_*`.
+    #[serde(default)]
+    pub honor_labels: bool,
+    /// Use timestamps the target exposes (default) instead of the scrape time.
+    #[serde(default = "default_true")]
+    pub honor_timestamps: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relabel_configs: Vec<RelabelConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +141,11 @@ impl Config {
                     targets: vec![listen.to_string()],
                     labels: BTreeMap::new(),
                 }],
+                params: BTreeMap::new(),
+                honor_labels: false,
+                honor_timestamps: true,
+                relabel_configs: Vec::new(),
+                metric_relabel_configs: Vec::new(),
             }],
         }
     }
@@ -172,6 +196,10 @@ impl Config {
             if sc.scheme != "http" && sc.scheme != "https" {
                 return Err(format!("job {:?}: unknown scheme {:?}", sc.job_name, sc.scheme));
             }
+            compile_all(&sc.relabel_configs)
+                .map_err(|e| format!("job {:?}: relabel_configs: {e}", sc.job_name))?;
+            compile_all(&sc.metric_relabel_configs)
+                .map_err(|e| format!("job {:?}: metric_relabel_configs: {e}", sc.job_name))?;
             if !sc.metrics_path.starts_with('/') {
                 return Err(format!("job {:?}: metrics_path must start with '/'", sc.job_name));
             }

@@ -1,6 +1,7 @@
 //! Scraping: turning targets' `/metrics` bodies into samples in the TSDB.
 //!
-//! [`target`] derives the targets and their labels from the configuration; [`manager`] runs one
+//! [`target`] derives the targets and their labels from the configuration, through
+//! [`relabel`]'s `relabel_configs`; [`manager`] runs one
 //! loop per target (schedule, HTTP fetch with Prometheus's `Accept` negotiation, per-target
 //! series cache, staleness markers, the `up`/`scrape_*` series); [`parse`] is the zero-copy
 //! exposition parser the loop drives: it picks the format with
@@ -10,4 +11,5 @@
 
 pub mod manager;
 pub mod parse;
+pub mod relabel;
 pub mod target;

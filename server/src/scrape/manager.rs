@@ -25,6 +25,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::parse::{Entry, Format, ParseError, Parser, Scratch, Validation};
+use super::relabel::{compile_all, relabel, Rule};
 use super::target::Target;
 use crate::tsdb::db::Db;
 use crate::tsdb::head::{AppendError, Appender};
@@ -288,10 +289,13 @@ pub struct SeriesCache {
     iteration: u64,
     scratch: Option<Scratch>,
     report_refs: HashMap<&'static str, (SeriesRef, Labels)>,
+    /// `metric_relabel_configs`, compiled on the first scrape.
+    metric_rules: Option<Vec<Rule>>,
 }
 
 struct CacheEntry {
-    series: SeriesRef,
+    /// `None`: metric relabeling dropped this series; later scrapes skip it for free.
+    series: Option<SeriesRef>,
     labels: Labels,
     seen: u64,
 }
@@ -307,7 +311,9 @@ impl SeriesCache {
 
     fn mark_all_stale(&mut self, app: &mut Appender<'_>, t: i64) {
         for e in self.entries.values() {
-            append_known(app, e.series, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+            if let Some(r) = e.series {
+                append_known(app, r, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+            }
         }
         self.entries.clear();
     }
@@ -328,6 +334,7 @@ fn sample_labels(
     target: &Labels,
     name: &str,
     labels: super::parse::LabelsText<'_>,
+    honor_labels: bool,
 ) -> Result<Labels, LabelsError> {
     let mut pairs: Vec<(String, String)> = Vec::with_capacity(target.len() + 4);
     pairs.push((METRIC_NAME.to_string(), name.to_string()));
@@ -337,12 +344,17 @@ fn sample_labels(
             continue;
         }
         let mut n = n.to_string();
-        while target.contains(&n) {
+        while !honor_labels && target.contains(&n) {
             n = format!("exported_{n}");
         }
         pairs.push((n, v.into_owned()));
     }
-    pairs.extend(target.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+    for (n, v) in target.iter() {
+        // With honor_labels the exposed value wins; otherwise the exposed one was renamed.
+        if !pairs.iter().any(|(e, _)| e == n) {
+            pairs.push((n.to_string(), v.to_string()));
+        }
+    }
     Labels::new(pairs)
 }
 
@@ -359,7 +371,13 @@ pub fn ingest(
     cache.iteration += 1;
     let iteration = cache.iteration;
     let mut scraped = 0usize;
+    let mut kept = 0usize;
     let mut added = 0usize;
+    if cache.metric_rules.is_none() {
+        // Validated with the configuration, so this cannot fail; an empty list is the safe fallback.
+        cache.metric_rules = Some(compile_all(&target.metric_relabel).unwrap_or_default());
+    }
+    let rules = cache.metric_rules.take().unwrap_or_default();
     let parsed: Result<Appender<'_>, ScrapeError> = match body {
         None => Err(ScrapeError::Http(String::new())),
         Some((body, format)) => {
@@ -377,19 +395,27 @@ pub fn ingest(
                     }
                 };
                 scraped += 1;
-                let ts = sample.timestamp_ms.unwrap_or(t);
+                let ts = if target.honor_timestamps { sample.timestamp_ms.unwrap_or(t) } else { t };
                 if let Some(e) = cache.entries.get_mut(sample.series) {
-                    e.series = append_known(&mut app, e.series, &e.labels, ts, sample.value);
+                    if let Some(r) = e.series {
+                        e.series = Some(append_known(&mut app, r, &e.labels, ts, sample.value));
+                        kept += 1;
+                    }
                     e.seen = iteration;
                     continue;
                 }
-                match sample_labels(&target.labels, sample.name, sample.labels) {
+                match sample_labels(&target.labels, sample.name, sample.labels, target.honor_labels) {
                     Ok(labels) => {
-                        let r = app.append(&labels, ts, sample.value);
-                        cache
-                            .entries
-                            .insert(sample.series.into(), CacheEntry { series: r, labels, seen: iteration });
-                        added += 1;
+                        let entry = match relabel(&labels, &rules).filter(|l| l.metric_name().is_some()) {
+                            Some(labels) => {
+                                let r = app.append(&labels, ts, sample.value);
+                                added += 1;
+                                kept += 1;
+                                CacheEntry { series: Some(r), labels, seen: iteration }
+                            }
+                            None => CacheEntry { series: None, labels, seen: iteration },
+                        };
+                        cache.entries.insert(sample.series.into(), entry);
                     }
                     Err(e) => {
                         failed = Some(ScrapeError::Labels(e));
@@ -398,6 +424,7 @@ pub fn ingest(
                 }
             }
             cache.scratch = Some(parser.into_scratch());
+            cache.metric_rules = Some(rules);
             match failed {
                 Some(e) => Err(e),
                 None => Ok(app),
@@ -409,7 +436,9 @@ pub fn ingest(
         Ok(mut app) => {
             // Series the previous scrape had and this one did not: stale from now on.
             for e in cache.entries.values().filter(|e| e.seen == iteration - 1) {
-                append_known(&mut app, e.series, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+                if let Some(r) = e.series {
+                    append_known(&mut app, r, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+                }
             }
             cache.entries.retain(|_, e| e.seen == iteration);
             app.commit().map(|_| scraped).map_err(ScrapeError::from)
@@ -420,6 +449,7 @@ pub fn ingest(
             cache.mark_all_stale(&mut app, t);
             app.commit()?;
             scraped = 0;
+            kept = 0;
             added = 0;
             Err(e)
         }
@@ -430,7 +460,7 @@ pub fn ingest(
         ("up", up),
         ("scrape_duration_seconds", duration.as_secs_f64()),
         ("scrape_samples_scraped", scraped as f64),
-        ("scrape_samples_post_metric_relabeling", scraped as f64),
+        ("scrape_samples_post_metric_relabeling", kept as f64),
         ("scrape_series_added", added as f64),
     ];
     let mut app = db.appender();
@@ -468,6 +498,9 @@ mod tests {
             labels,
             interval: Duration::from_secs(15),
             timeout: Duration::from_secs(10),
+            honor_labels: false,
+            honor_timestamps: true,
+            metric_relabel: Vec::new(),
         }
     }
 
@@ -477,6 +510,35 @@ mod tests {
             .into_iter()
             .map(|s| (s.labels.clone(), s.samples().into_iter().map(|(t, v)| (t, v.to_bits())).collect()))
             .collect()
+    }
+
+    #[test]
+    fn metric_relabeling_honor_labels_and_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let mut t = target();
+        t.honor_labels = true;
+        t.honor_timestamps = false;
+        t.metric_relabel = serde_saphyr::from_str(
+            "- source_labels: [__name__]\n  regex: go_.*\n  action: drop\n- regex: noisy\n  action: labeldrop\n",
+        )
+        .unwrap();
+        let mut cache = SeriesCache::default();
+        let body = "go_goroutines 7\nreqs{job=\"inner\",noisy=\"x\"} 5 1234\n";
+        for at in [10_000, 25_000] {
+            ingest(&db, &t, &mut cache, Some((body.as_bytes(), Format::Text)), at, Duration::ZERO).unwrap();
+        }
+        assert!(values(&db, "go_goroutines").is_empty(), "dropped by metric_relabel_configs");
+        let reqs = values(&db, "reqs");
+        assert_eq!(reqs[0].0.to_string(), r#"reqs{instance="h:1", job="inner"}"#, "honor_labels keeps job");
+        assert_eq!(
+            reqs[0].1,
+            vec![(10_000, 5.0f64.to_bits()), (25_000, 5.0f64.to_bits())],
+            "scrape time used"
+        );
+        let post = values(&db, "scrape_samples_post_metric_relabeling");
+        assert_eq!(post[0].1[1], (25_000, 1.0f64.to_bits()));
+        assert_eq!(values(&db, "scrape_samples_scraped")[0].1[1], (25_000, 2.0f64.to_bits()));
     }
 
     #[test]

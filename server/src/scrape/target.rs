@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use super::relabel::{compile_all, relabel, RelabelConfig};
 use crate::config::{Config, PromDuration};
 use crate::tsdb::labels::Labels;
 
@@ -19,10 +20,14 @@ pub struct Target {
     pub url: String,
     /// The labels every series of this target gets (job, instance, static labels).
     pub labels: Labels,
-    /// The labels before they were finalised, as `/api/v1/targets` shows them.
+    /// The labels before relabeling, as `/api/v1/targets` shows them.
     pub discovered: Labels,
     pub interval: Duration,
     pub timeout: Duration,
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    /// Applied to every scraped series before it is stored (already validated).
+    pub metric_relabel: Vec<RelabelConfig>,
 }
 
 impl Target {
@@ -46,11 +51,17 @@ pub struct TargetError {
     pub message: String,
 }
 
+/// The targets to scrape. Targets that `relabel_configs` drop are left out.
 pub fn targets_from_config(config: &Config) -> Result<Vec<Target>, TargetError> {
     let mut out = Vec::new();
     for sc in &config.scrape_configs {
         let interval = sc.interval(&config.global);
         let timeout = sc.timeout(&config.global);
+        let rules = compile_all(&sc.relabel_configs).map_err(|message| TargetError {
+            job: sc.job_name.clone(),
+            address: String::new(),
+            message,
+        })?;
         for group in &sc.static_configs {
             for address in &group.targets {
                 let err = |message: String| TargetError {
@@ -66,35 +77,67 @@ pub fn targets_from_config(config: &Config) -> Result<Vec<Target>, TargetError> 
                     ("__scrape_timeout__".into(), PromDuration(timeout).to_string()),
                     ("job".into(), sc.job_name.clone()),
                 ];
+                for (name, values) in &sc.params {
+                    if let Some(first) = values.first() {
+                        discovered.push((format!("__param_{name}"), first.clone()));
+                    }
+                }
                 for (k, v) in &group.labels {
                     discovered.retain(|(n, _)| n != k);
                     discovered.push((k.clone(), v.clone()));
                 }
                 let discovered = Labels::new(discovered).map_err(|e| err(e.to_string()))?;
-                let mut builder = discovered.builder();
-                let internal: Vec<String> = discovered
+                let Some(relabeled) = relabel(&discovered, &rules) else { continue };
+                let Some(addr) = relabeled.get("__address__").map(str::to_string) else {
+                    return Err(err("no __address__ label after relabeling".to_string()));
+                };
+                let scheme = relabeled.get("__scheme__").unwrap_or("http").to_string();
+                let path = relabeled.get("__metrics_path__").unwrap_or("/metrics").to_string();
+                // Query parameters: the configured ones, each overridden by a `__param_<name>`.
+                let mut params: Vec<(String, String)> = Vec::new();
+                for (name, values) in &sc.params {
+                    match relabeled.get(&format!("__param_{name}")) {
+                        Some(v) => params.push((name.clone(), v.to_string())),
+                        None => params.extend(values.iter().map(|v| (name.clone(), v.clone()))),
+                    }
+                }
+                for (n, v) in relabeled.iter() {
+                    if let Some(name) = n.strip_prefix("__param_") {
+                        if !sc.params.contains_key(name) {
+                            params.push((name.to_string(), v.to_string()));
+                        }
+                    }
+                }
+                let mut builder = relabeled.builder();
+                if builder.get("instance").is_none() {
+                    builder.set("instance", &addr).map_err(|e| err(e.to_string()))?;
+                }
+                let internal: Vec<String> = relabeled
                     .iter()
                     .map(|(n, _)| n)
                     .filter(|n| n.starts_with("__"))
                     .map(String::from)
                     .collect();
-                if builder.get("instance").is_none() {
-                    builder.set("instance", address).map_err(|e| err(e.to_string()))?;
-                }
                 for n in &internal {
                     builder.del(n);
                 }
-                let labels = builder.build();
-                let scheme = discovered.get("__scheme__").unwrap_or("http");
-                let path = discovered.get("__metrics_path__").unwrap_or("/metrics");
-                let addr = discovered.get("__address__").unwrap_or(address);
+                let mut url = format!("{scheme}://{addr}{path}");
+                if !params.is_empty() {
+                    let query =
+                        form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+                    url.push(if path.contains('?') { '&' } else { '?' });
+                    url.push_str(&query);
+                }
                 out.push(Target {
                     job: sc.job_name.clone(),
-                    url: format!("{scheme}://{addr}{path}"),
-                    labels,
+                    url,
+                    labels: builder.build(),
                     discovered,
                     interval,
                     timeout,
+                    honor_labels: sc.honor_labels,
+                    honor_timestamps: sc.honor_timestamps,
+                    metric_relabel: sc.metric_relabel_configs.clone(),
                 });
             }
         }
@@ -122,6 +165,20 @@ mod tests {
         assert_eq!(t.discovered.get("__scrape_interval__"), Some("10s"));
         assert_eq!(t.interval, Duration::from_secs(10));
         assert_ne!(t.key(), ts[1].key());
+    }
+
+    #[test]
+    fn relabel_configs_rewrite_and_drop_targets() {
+        let c = Config::parse(
+            "scrape_configs:\n  - job_name: a\n    params: {module: [http_2xx]}\n    static_configs:\n      - targets: ['web-1:80', 'db-1:5432']\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: 'db-.*'\n        action: drop\n      - source_labels: [__address__]\n        regex: '([^:]+):.*'\n        target_label: host\n      - source_labels: [__address__]\n        target_label: __param_target\n      - target_label: __address__\n        replacement: 'prober:9115'\n",
+            Path::new("t.yml"),
+        )
+        .unwrap();
+        let ts = targets_from_config(&c).unwrap();
+        assert_eq!(ts.len(), 1, "db-1 dropped");
+        assert_eq!(ts[0].url, "http://prober:9115/metrics?module=http_2xx&target=web-1%3A80");
+        assert_eq!(ts[0].labels.to_string(), r#"{host="web-1", instance="prober:9115", job="a"}"#);
+        assert_eq!(ts[0].discovered.get("__address__"), Some("web-1:80"));
     }
 
     #[test]
