@@ -71,6 +71,8 @@ pub struct ScrapeConfig {
     pub scheme: String,
     #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_sd_configs: Vec<FileSdConfig>,
     /// URL query parameters of every scrape request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Vec<String>>,
@@ -88,6 +90,15 @@ pub struct ScrapeConfig {
 
 fn default_true() -> bool {
     true
+}
+
+/// `file_sd_configs` entry: files of target groups, read by [`crate::discovery::FileSd`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSdConfig {
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<PromDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +152,7 @@ impl Config {
                     targets: vec![listen.to_string()],
                     labels: BTreeMap::new(),
                 }],
+                file_sd_configs: Vec::new(),
                 params: BTreeMap::new(),
                 honor_labels: false,
                 honor_timestamps: true,
@@ -200,6 +212,15 @@ impl Config {
                 .map_err(|e| format!("job {:?}: relabel_configs: {e}", sc.job_name))?;
             compile_all(&sc.metric_relabel_configs)
                 .map_err(|e| format!("job {:?}: metric_relabel_configs: {e}", sc.job_name))?;
+            for f in sc.file_sd_configs.iter().flat_map(|f| &f.files) {
+                let ext = Path::new(f).extension().and_then(|e| e.to_str()).unwrap_or_default();
+                if !matches!(ext, "json" | "yml" | "yaml") {
+                    return Err(format!(
+                        "job {:?}: file_sd_configs file {f:?} must end in .json, .yml or .yaml",
+                        sc.job_name
+                    ));
+                }
+            }
             if !sc.metrics_path.starts_with('/') {
                 return Err(format!("job {:?}: metrics_path must start with '/'", sc.job_name));
             }

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod promql;
 pub mod scrape;
 pub mod telemetry;
@@ -26,8 +27,9 @@ use app::model::StatusInfo;
 
 use crate::cli::Flags;
 use crate::config::Config;
+use crate::discovery::FileSd;
 use crate::scrape::manager::{ScrapeError, ScrapeManager};
-use crate::scrape::target::{targets_from_config, TargetError};
+use crate::scrape::target::{targets_from_config, Target, TargetError};
 use crate::telemetry::{Telemetry, BUILD};
 use crate::tsdb::db::{Db, DbError, DbOptions};
 use crate::web::{Readiness, UiBackend, WebState};
@@ -66,6 +68,8 @@ pub struct Services {
     last_reload_ms: AtomicI64,
     /// Notified by `POST /-/quit`.
     pub quit: tokio::sync::Notify,
+    /// File-based discovery state (last good groups per file).
+    pub file_sd: parking_lot::Mutex<FileSd>,
     pub engine: promql::Engine,
     /// Bounds concurrent queries (`--query.max-concurrency`).
     pub query_slots: tokio::sync::Semaphore,
@@ -120,12 +124,32 @@ impl Services {
             return Ok(());
         };
         let config = Arc::new(Config::load(path)?);
-        let targets = targets_from_config(&config)?;
+        let targets = self.targets_for(&config)?;
         if let Some(scrape) = self.scrape.get() {
             scrape.apply(targets);
         }
         *self.config.write() = config;
         Ok(())
+    }
+
+    /// The targets of `config`: static ones and those its discovery mechanisms find now.
+    pub fn targets_for(&self, config: &Config) -> Result<Vec<Target>, TargetError> {
+        let discovered = self.file_sd.lock().refresh(config);
+        targets_from_config(config, &discovered)
+    }
+
+    /// Re-runs discovery for the configuration in force and applies the result (unchanged
+    /// targets keep their loops).
+    pub fn refresh_targets(&self) {
+        let config = self.config.read().clone();
+        match self.targets_for(&config) {
+            Ok(targets) => {
+                if let Some(scrape) = self.scrape.get() {
+                    scrape.apply(targets);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "discovered targets are invalid; keeping the current ones"),
+        }
     }
 }
 
@@ -155,6 +179,7 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         telemetry: telemetry.clone(),
         last_reload_ms: AtomicI64::new(now.as_millis() as i64),
         quit: tokio::sync::Notify::new(),
+        file_sd: parking_lot::Mutex::new(FileSd::default()),
         engine: promql::Engine::new(promql::EngineOptions {
             lookback_delta_ms: flags.query_lookback_delta.0.as_millis() as i64,
             max_samples: flags.query_max_samples,
@@ -219,10 +244,11 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     let db = Arc::new(db);
     let _ = services.db.set(db.clone());
     let scrape = Arc::new(ScrapeManager::new(db.clone())?);
-    scrape.apply(targets_from_config(&config)?);
+    scrape.apply(services.targets_for(&config)?);
     let _ = services.scrape.set(scrape.clone());
     readiness.set_ready();
     tokio::spawn(maintain_periodically(db));
+    tokio::spawn(discover_periodically(services.clone()));
     tokio::spawn(reload_on_sighup(services.clone()));
 
     let served = server.await;
@@ -249,6 +275,19 @@ async fn maintain_periodically(db: Arc<Db>) {
             Ok(Err(e)) => tracing::error!(error = %e, "storage maintenance failed; will retry"),
             Err(e) => tracing::error!(error = %e, "storage maintenance panicked; will retry"),
         }
+    }
+}
+
+/// Re-reads discovery sources every 5 s (files only when changed or due), so new targets start
+/// scraping within seconds of appearing.
+async fn discover_periodically(services: Arc<Services>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = services.clone();
+        let _ = tokio::task::spawn_blocking(move || s.refresh_targets()).await;
     }
 }
 

@@ -27,7 +27,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::PromDuration;
 use crate::scrape::manager::{Health, TargetStatus};
-use crate::scrape::target::{targets_from_config, Target};
+use crate::scrape::target::Target;
 use crate::telemetry::Telemetry;
 
 /// Shared state of all handlers.
@@ -148,7 +148,9 @@ impl Backend for UiBackend {
         match self.0.scrape.get() {
             Some(manager) => manager.targets().iter().map(|(t, s)| info(t, Some(s))).collect(),
             // Before storage has opened nothing is scraped yet: Prometheus's initial state.
-            None => targets_from_config(&self.0.config.read())
+            None => self
+                .0
+                .targets_for(&self.0.config.read())
                 .map(|ts| ts.iter().map(|t| info(t, None)).collect())
                 .unwrap_or_default(),
         }

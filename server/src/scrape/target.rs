@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::relabel::{compile_all, relabel, RelabelConfig};
 use crate::config::{Config, PromDuration};
+use crate::discovery::Discovered;
 use crate::tsdb::labels::Labels;
 
 /// One endpoint to scrape.
@@ -51,8 +52,9 @@ pub struct TargetError {
     pub message: String,
 }
 
-/// The targets to scrape. Targets that `relabel_configs` drop are left out.
-pub fn targets_from_config(config: &Config) -> Result<Vec<Target>, TargetError> {
+/// The targets to scrape: static groups plus `discovered` ones (by job name). Targets that
+/// `relabel_configs` drop are left out.
+pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<Vec<Target>, TargetError> {
     let mut out = Vec::new();
     for sc in &config.scrape_configs {
         let interval = sc.interval(&config.global);
@@ -62,8 +64,13 @@ pub fn targets_from_config(config: &Config) -> Result<Vec<Target>, TargetError> 
             address: String::new(),
             message,
         })?;
-        for group in &sc.static_configs {
-            for address in &group.targets {
+        let groups = sc
+            .static_configs
+            .iter()
+            .map(|s| (&s.targets, &s.labels))
+            .chain(discovered.get(&sc.job_name).into_iter().flatten().map(|g| (&g.targets, &g.labels)));
+        for (targets, group_labels) in groups {
+            for address in targets {
                 let err = |message: String| TargetError {
                     job: sc.job_name.clone(),
                     address: address.clone(),
@@ -82,7 +89,7 @@ pub fn targets_from_config(config: &Config) -> Result<Vec<Target>, TargetError> 
                         discovered.push((format!("__param_{name}"), first.clone()));
                     }
                 }
-                for (k, v) in &group.labels {
+                for (k, v) in group_labels {
                     discovered.retain(|(n, _)| n != k);
                     discovered.push((k.clone(), v.clone()));
                 }
@@ -157,7 +164,7 @@ mod tests {
             Path::new("t.yml"),
         )
         .unwrap();
-        let ts = targets_from_config(&c).unwrap();
+        let ts = targets_from_config(&c, &Discovered::new()).unwrap();
         assert_eq!(ts.len(), 2);
         let t = &ts[0];
         assert_eq!(t.url, "http://api:8080/actuator/prometheus");
@@ -174,7 +181,7 @@ mod tests {
             Path::new("t.yml"),
         )
         .unwrap();
-        let ts = targets_from_config(&c).unwrap();
+        let ts = targets_from_config(&c, &Discovered::new()).unwrap();
         assert_eq!(ts.len(), 1, "db-1 dropped");
         assert_eq!(ts[0].url, "http://prober:9115/metrics?module=http_2xx&target=web-1%3A80");
         assert_eq!(ts[0].labels.to_string(), r#"{host="web-1", instance="prober:9115", job="a"}"#);
@@ -188,7 +195,7 @@ mod tests {
             Path::new("t.yml"),
         )
         .unwrap();
-        let ts = targets_from_config(&c).unwrap();
+        let ts = targets_from_config(&c, &Discovered::new()).unwrap();
         assert_eq!(ts[0].labels.get("instance"), Some("nice-name"));
         assert_eq!(ts[0].url, "http://h:1/metrics");
     }
