@@ -2,7 +2,9 @@
 //! a child appends batches through `Db` as fast as it can, printing `ack N` after each commit
 //! returns; the parent SIGKILLs it at a random moment, reopens the data directory and checks that
 //! every acknowledged sample is there, bit for bit. Twenty rounds on one directory, so later
-//! rounds also replay what earlier ones left (torn tails included) and persist blocks.
+//! rounds also replay what earlier ones left (torn tails included) and persist blocks. A second
+//! test fills the "disk" (a file-size limit) and checks that appends fail cleanly while queries
+//! keep working and nothing acknowledged is lost.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -49,6 +51,9 @@ fn value(seq: u64, i: usize) -> f64 {
 #[test]
 fn child_appends_through_db_until_killed() {
     let Some(dir) = std::env::var_os(CHILD) else { return };
+    if std::env::var_os(FULL_CHILD).is_some() {
+        return;
+    }
     let db = Db::open(std::path::Path::new(&dir), opts()).unwrap();
     let start = db.head().time_range().map_or(0, |(_, max)| max / STEP + 1) as u64;
     let mut out = std::io::stdout().lock();
@@ -68,7 +73,7 @@ fn child_appends_through_db_until_killed() {
 
 #[test]
 fn sigkill_keeps_every_acknowledged_sample() {
-    if std::env::var_os(CHILD).is_some() {
+    if std::env::var_os(CHILD).is_some() || std::env::var_os(FULL_CHILD).is_some() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -133,4 +138,79 @@ fn sigkill_keeps_every_acknowledged_sample() {
         }
         drop(db);
     }
+}
+
+const FULL_CHILD: &str = "VIGIL_DB_FULL_CHILD";
+
+/// Child of [`a_full_disk_fails_appends_but_loses_nothing`]: appends under a file-size limit
+/// (the way a full disk looks to a writer) and reports what happened.
+#[test]
+fn child_fills_the_disk() {
+    let Some(dir) = std::env::var_os(FULL_CHILD) else { return };
+    let db = Db::open(std::path::Path::new(&dir), opts()).unwrap();
+    // SAFETY: plain libc calls on this child process only; ignoring SIGXFSZ makes an over-limit
+    // write fail with EFBIG instead of killing the process.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim), 0);
+        lim.rlim_cur = 64 * 1024;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+    let mut out = std::io::stdout().lock();
+    let mut seq = 0u64;
+    let err = loop {
+        let mut app = db.appender();
+        for i in 0..SERIES {
+            app.append(&labels(i), seq as i64 * STEP, value(seq, i));
+        }
+        match app.commit() {
+            Ok(_) => writeln!(out, "ack {seq}").unwrap(),
+            Err(e) => break e.to_string(),
+        }
+        seq += 1;
+    };
+    writeln!(out, "error {err}").unwrap();
+    // Queries keep working on everything stored before the failure.
+    let sel = db.select(&[Matcher::equal("__name__", "crash")], 0, i64::MAX).unwrap();
+    let min = sel.iter().map(|s| s.samples().len()).min().unwrap_or(0);
+    writeln!(out, "queryable {min}").unwrap();
+    out.flush().unwrap();
+}
+
+#[test]
+fn a_full_disk_fails_appends_but_loses_nothing() {
+    if std::env::var_os(FULL_CHILD).is_some() || std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_fills_the_disk", "--nocapture", "--test-threads=1"])
+        .env(FULL_CHILD, dir.path())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let acked = text.lines().filter_map(|l| l.strip_prefix("ack ")?.parse::<u64>().ok()).max().unwrap();
+    let err = text.lines().find_map(|l| l.strip_prefix("error ")).unwrap_or_default();
+    assert!(err.contains("write-ahead log") && err.contains("File too large"), "{err}");
+    let queryable: u64 = text.lines().find_map(|l| l.strip_prefix("queryable ")?.parse().ok()).unwrap();
+    assert_eq!(queryable, acked + 1, "the failed batch applied nothing and queries still see the rest");
+
+    // After "freeing space" (a new process without the limit), everything acknowledged is there.
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let sel = db.select(&[Matcher::equal("__name__", "crash")], 0, i64::MAX).unwrap();
+    assert_eq!(sel.len(), SERIES);
+    for s in &sel {
+        let i: usize = s.labels.get("i").unwrap().parse().unwrap();
+        let got = s.samples();
+        assert_eq!(got.len() as u64, acked + 1, "series {i}");
+        for (seq, (t, v)) in got.iter().enumerate() {
+            assert_eq!((*t, v.to_bits()), (seq as i64 * STEP, value(seq as u64, i).to_bits()));
+        }
+    }
+    // And appends work again.
+    let mut app = db.appender();
+    app.append(&labels(0), (acked as i64 + 1) * STEP, 1.0);
+    assert_eq!(app.commit().unwrap().appended, 1);
 }
