@@ -40,7 +40,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
 use super::index::{IndexStats, Matcher, MemIndex, SeriesRef};
-use super::labels::Labels;
+use super::labels::{Labels, PassThrough};
 use super::wal::RefSample;
 
 /// Where committed batches are made durable before they become visible; the WAL in production.
@@ -247,26 +247,6 @@ fn chunk(bytes: &Arc<[u8]>) -> Option<Chunk> {
     parsed.ok()
 }
 
-/// Passes a key that is already a good hash (an xxHash64 of labels) straight through.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
 /// Mixes a series ref: refs are consecutive and every stripe sees every 1024th one, so their
 /// low bits alone would pile into a few buckets. SipHash (std's default) costs several times
 /// more per lookup, and a lookup per sample is on the append path.
@@ -295,7 +275,7 @@ impl Hasher for RefHasher {
     }
 }
 
-type ByHash = HashMap<u64, Arc<MemSeries>, BuildHasherDefault<PassThrough>>;
+type ByHash = HashMap<u64, Arc<MemSeries>, PassThrough>;
 type ByRef = HashMap<SeriesRef, Arc<MemSeries>, BuildHasherDefault<RefHasher>>;
 
 #[derive(Default)]

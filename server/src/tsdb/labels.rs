@@ -496,6 +496,31 @@ impl Xxh64 {
     }
 }
 
+/// A [`Hasher`](std::hash::Hasher) for maps keyed by a value that already is a good hash (such
+/// as [`Labels::stable_hash`]): it hands the `u64` through instead of hashing it again.
+#[derive(Default, Clone, Copy)]
+pub struct PassThroughHasher(u64);
+
+impl std::hash::Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than u64; fold them in rather than drop them.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// Builds [`PassThroughHasher`]s, for `HashMap<u64, V, PassThrough>`.
+pub type PassThrough = std::hash::BuildHasherDefault<PassThroughHasher>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

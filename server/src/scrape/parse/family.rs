@@ -19,11 +19,12 @@
 //! raw labels skip even that.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
 use super::lex::{eq, show, unescape_bytes, LabelSpan};
 use super::number;
 use super::{ErrorKind, Fail, MetricType};
+use crate::tsdb::labels::PassThrough;
 
 /// A metadata line as the family rules see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -666,33 +667,13 @@ impl Fx {
     }
 }
 
-/// Keys are already hashes.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &c in bytes {
-            self.0 = (self.0 << 8) | u64::from(c);
-        }
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x;
-    }
-}
-
 const NONE: u32 = u32::MAX;
 
 /// A hash table of items that cannot be keys themselves (they are offsets into the body):
 /// the map holds each hash's newest item, items chain to older ones with the same hash.
 #[derive(Debug)]
 struct Chained<T> {
-    heads: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    heads: HashMap<u64, u32, PassThrough>,
     items: Vec<(u32, T)>,
 }
 
