@@ -40,7 +40,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
 use super::index::{IndexStats, Matcher, MemIndex, SeriesRef};
-use super::labels::{Labels, PassThrough};
+use super::labels::{fmix64, Labels, PassThrough};
 use super::wal::RefSample;
 
 /// Where committed batches are made durable before they become visible; the WAL in production.
@@ -255,13 +255,7 @@ struct RefHasher(u64);
 
 impl Hasher for RefHasher {
     fn finish(&self) -> u64 {
-        // The finalizer of MurmurHash3 (fmix64).
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
+        fmix64(self.0)
     }
 
     fn write(&mut self, bytes: &[u8]) {

@@ -518,6 +518,16 @@ impl std::hash::Hasher for PassThroughHasher {
     }
 }
 
+/// MurmurHash3's 64-bit finalizer (fmix64): spreads the bits of a key that is unique but not
+/// random (consecutive refs, a running hash) so a hash table's low bits are well distributed.
+pub fn fmix64(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
 /// Builds [`PassThroughHasher`]s, for `HashMap<u64, V, PassThrough>`.
 pub type PassThrough = std::hash::BuildHasherDefault<PassThroughHasher>;
 

@@ -24,7 +24,7 @@ use std::hash::BuildHasher;
 use super::lex::{eq, show, unescape_bytes, LabelSpan};
 use super::number;
 use super::{ErrorKind, Fail, MetricType};
-use crate::tsdb::labels::PassThrough;
+use crate::tsdb::labels::{fmix64, PassThrough};
 
 /// A metadata line as the family rules see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -657,13 +657,8 @@ impl Fx {
     }
 
     fn finish(&self) -> u64 {
-        // murmur3's fmix64, so that the table sees well-spread bits.
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
+        // So that the table sees well-spread bits.
+        fmix64(self.0)
     }
 }
 
