@@ -33,6 +33,37 @@ pub struct Config {
     pub global: GlobalConfig,
     #[serde(default)]
     pub scrape_configs: Vec<ScrapeConfig>,
+    #[serde(default, skip_serializing_if = "StorageConfig::is_default")]
+    pub storage: StorageConfig,
+}
+
+/// `storage:` section, as in Prometheus.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub tsdb: TsdbConfig,
+}
+
+impl StorageConfig {
+    fn is_default(&self) -> bool {
+        *self == StorageConfig::default()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsdbConfig {
+    /// How far behind a series' newest sample an older one is still accepted (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_order_time_window: Option<PromDuration>,
+}
+
+impl Config {
+    /// `storage.tsdb.out_of_order_time_window` in milliseconds (0 when unset).
+    pub fn out_of_order_window_ms(&self) -> i64 {
+        self.storage.tsdb.out_of_order_time_window.map_or(0, |d| d.0.as_millis() as i64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +190,7 @@ impl Config {
                 relabel_configs: Vec::new(),
                 metric_relabel_configs: Vec::new(),
             }],
+            storage: StorageConfig::default(),
         }
     }
 
@@ -172,7 +204,11 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         // An empty file is a valid, empty configuration in Prometheus.
         let config = if text.trim().is_empty() {
-            Config { global: GlobalConfig::default(), scrape_configs: Vec::new() }
+            Config {
+                global: GlobalConfig::default(),
+                scrape_configs: Vec::new(),
+                storage: StorageConfig::default(),
+            }
         } else {
             serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Parse {
                 path: path.to_path_buf(),
@@ -383,6 +419,15 @@ mod tests {
         assert!(err.to_string().contains("multiple scrape configs"), "{err}");
         let err = parse("global:\n  scrape_interval: soon\n").unwrap_err();
         assert!(err.to_string().contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn storage_section() {
+        let c = parse("storage:\n  tsdb:\n    out_of_order_time_window: 30m\n").unwrap();
+        assert_eq!(c.out_of_order_window_ms(), 30 * 60 * 1000);
+        assert_eq!(parse("").unwrap().out_of_order_window_ms(), 0);
+        assert!(parse("storage:\n  tsdb:\n    retention: 1d\n").is_err());
+        assert_eq!(parse(&c.to_yaml()).unwrap(), c);
     }
 
     #[test]

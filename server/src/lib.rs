@@ -128,6 +128,9 @@ impl Services {
         if let Some(scrape) = self.scrape.get() {
             scrape.apply(targets);
         }
+        if let Some(db) = self.db.get() {
+            db.head().set_out_of_order_window(config.out_of_order_window_ms());
+        }
         *self.config.write() = config;
         Ok(())
     }
@@ -226,11 +229,12 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     });
 
     let dir = flags.storage_path.clone();
-    let opts = DbOptions {
+    let mut opts = DbOptions {
         retention_ms: Some(flags.retention_time.0.as_millis() as i64).filter(|&ms| ms > 0),
         retention_bytes: Some(flags.retention_size).filter(|&b| b > 0),
         ..DbOptions::default()
     };
+    opts.head.out_of_order_window_ms = config.out_of_order_window_ms();
     let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts))
         .await
         .map_err(|_| RunError::DbPanicked)??;

@@ -23,9 +23,10 @@ impl Drop for Vigil {
 fn start() -> Vigil {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // No targets: only what the test writes is stored.
+    // No targets: only what the test writes is stored. A one-minute out-of-order window.
     let config = dir.path().join("vigil.yml");
-    std::fs::write(&config, "scrape_configs: []\n").unwrap();
+    std::fs::write(&config, "scrape_configs: []\nstorage:\n  tsdb:\n    out_of_order_time_window: 1m\n")
+        .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
@@ -114,6 +115,14 @@ fn remote_write_then_metadata_endpoints() {
     let (code, text) = write(&v.base, &dup);
     assert_eq!(code, 400);
     assert!(text.contains("duplicate"), "{text}");
+    // Older than the newest sample: inside the configured window accepted, beyond it refused.
+    let late =
+        |t| WriteRequest { timeseries: vec![series(&[("__name__", "late"), ("job", "x")], &[(t, 1.0)])] };
+    assert_eq!(write(&v.base, &late(200_000)).0, 204);
+    assert_eq!(write(&v.base, &late(150_000)).0, 204, "50 s late, window 1 m");
+    let (code, text) = write(&v.base, &late(100_000));
+    assert_eq!(code, 400, "100 s late");
+    assert!(text.contains("out of order"), "{text}");
     let (code, text) = write(&v.base, &WriteRequest { timeseries: vec![] });
     assert_eq!((code, text.as_str()), (204, ""));
     let bad = rt().block_on(async {
@@ -132,7 +141,7 @@ fn remote_write_then_metadata_endpoints() {
     assert_eq!(body["data"], serde_json::json!(["__name__", "job"]));
 
     let (_, body) = get_json(&format!("{}/api/v1/label/__name__/values", v.base));
-    assert_eq!(body["data"], serde_json::json!(["http_requests_total", "temperature"]));
+    assert_eq!(body["data"], serde_json::json!(["http_requests_total", "late", "temperature"]));
     let (_, body) = get_json(&format!("{}/api/v1/label/code/values?match[]=http_requests_total", v.base));
     assert_eq!(body["data"], serde_json::json!(["200", "500"]));
 
@@ -178,7 +187,7 @@ fn remote_write_then_metadata_endpoints() {
     assert_eq!(code, 200);
 
     let (_, body) = get_json(&format!("{}/api/v1/status/tsdb", v.base));
-    assert_eq!(body["data"]["headStats"]["numSeries"], 3);
+    assert_eq!(body["data"]["headStats"]["numSeries"], 4);
     assert_eq!(
         body["data"]["seriesCountByMetricName"][0],
         serde_json::json!({"name": "http_requests_total", "value": 2})

@@ -326,6 +326,8 @@ pub struct Head {
     max_time: AtomicI64,
     /// Samples before this are refused: their time range is already in a block.
     min_valid_time: AtomicI64,
+    /// The out-of-order window in force (starts as the option; a config reload may change it).
+    ooo_window_ms: AtomicI64,
     opts: HeadOptions,
     log: Option<Box<dyn HeadLog>>,
     /// Size of the last committed batch, so the next appender starts with room for as many
@@ -345,6 +347,7 @@ impl Head {
             min_time: AtomicI64::new(i64::MAX),
             max_time: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(i64::MIN),
+            ooo_window_ms: AtomicI64::new(opts.out_of_order_window_ms),
             opts,
             log,
             batch_hint: AtomicUsize::new(0),
@@ -377,6 +380,15 @@ impl Head {
     }
 
     /// Refuses samples before `t` from now on (never moves backwards).
+    /// Changes how far behind a series' newest sample older samples are still accepted.
+    pub fn set_out_of_order_window(&self, ms: i64) {
+        self.ooo_window_ms.store(ms.max(0), Ordering::Relaxed);
+    }
+
+    pub fn out_of_order_window(&self) -> i64 {
+        self.ooo_window_ms.load(Ordering::Relaxed)
+    }
+
     pub fn set_min_valid_time(&self, t: i64) {
         self.min_valid_time.fetch_max(t, Ordering::AcqRel);
     }
@@ -778,7 +790,7 @@ impl<'h> Appender<'h> {
         let mut to_log: Vec<RefSample> = Vec::with_capacity(if logging { pending.len() } else { 0 });
         // Read after taking the series locks: truncation sets it before it snapshots any series.
         let min_valid = head.min_valid_time();
-        let window = head.opts.out_of_order_window_ms;
+        let window = head.out_of_order_window();
         let mut gi = 0;
         let mut group_start = 0;
         let (mut last_t, mut last_bits) =
