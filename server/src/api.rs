@@ -261,6 +261,8 @@ pub fn router() -> Router<WebState> {
         .route("/api/v1/label/{name}/values", get(label_values))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/targets/metadata", get(targets_metadata))
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/api/v1/status/config", get(config))
         .route("/api/v1/status/flags", get(flags))
@@ -535,6 +537,88 @@ async fn targets(State(services): State<Arc<Services>>, RawQuery(q): RawQuery) -
         _ => json!({"activeTargets": active, "droppedTargets": []}),
     };
     Ok(success(data))
+}
+
+fn limit_param(p: &Params, key: &str) -> Result<Option<usize>, ApiError> {
+    match p.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n < 0 => Ok(None),
+            Ok(n) => Ok(Some(n as usize)),
+            Err(_) => Err(ApiError::BadData(format!("invalid parameter \"{key}\": {v:?} is not a number"))),
+        },
+    }
+}
+
+/// `GET /api/v1/metadata`: metric metadata from every target's latest scrape, distinct entries
+/// per metric.
+async fn metadata(
+    State(services): State<Arc<Services>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(&Method::GET, q, &HeaderMap::new(), &[]);
+    let limit = limit_param(&p, "limit")?;
+    let per_metric = limit_param(&p, "limit_per_metric")?;
+    let only = p.get("metric").filter(|m| !m.is_empty());
+    let manager = services.scrape.get().ok_or(ApiError::Unavailable)?;
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (_, status) in manager.targets() {
+        for (name, m) in status.metadata.iter() {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let entry = json!({"type": m.kind, "help": m.help, "unit": m.unit});
+            let list = out.entry(name.clone()).or_default();
+            if !list.contains(&entry) && per_metric.is_none_or(|n| list.len() < n) {
+                list.push(entry);
+            }
+        }
+    }
+    if let Some(n) = limit {
+        out = out.into_iter().take(n).collect();
+    }
+    Ok(success(json!(out)))
+}
+
+/// `GET /api/v1/targets/metadata`: metadata per target, filtered by `match_target` (a label
+/// selector on target labels) and `metric`.
+async fn targets_metadata(
+    State(services): State<Arc<Services>>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = Params::from_request(&Method::GET, q, &HeaderMap::new(), &[]);
+    let limit = limit_param(&p, "limit")?;
+    let only = p.get("metric").filter(|m| !m.is_empty());
+    let selector = match p.get("match_target").filter(|m| !m.is_empty()) {
+        Some(s) => Some(parse_selector(s)?),
+        None => None,
+    };
+    let manager = services.scrape.get().ok_or(ApiError::Unavailable)?;
+    let mut out = Vec::new();
+    for (target, status) in manager.targets() {
+        let wanted = selector
+            .as_ref()
+            .is_none_or(|sets| sets.iter().any(|ms| ms.iter().all(|m| m.matches_labels(&target.labels))));
+        if !wanted {
+            continue;
+        }
+        for (name, m) in status.metadata.iter() {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            out.push(json!({
+                "target": labels_json(&target.labels),
+                "metric": name,
+                "type": m.kind,
+                "help": m.help,
+                "unit": m.unit,
+            }));
+        }
+    }
+    if let Some(n) = limit {
+        out.truncate(n);
+    }
+    Ok(success(Value::Array(out)))
 }
 
 async fn buildinfo(State(services): State<Arc<Services>>) -> Response {

@@ -54,6 +54,21 @@ fn scrapes_itself_and_persists_samples() {
         let page = get(&format!("http://127.0.0.1:{port}/targets")).unwrap_or_default();
         up = appended > 0.0 && page.contains("health-up");
     }
+    // Metadata of the scraped families is served as Prometheus does.
+    let meta: serde_json::Value = serde_json::from_str(
+        &get(&format!("http://127.0.0.1:{port}/api/v1/metadata?metric=process_cpu_seconds"))
+            .unwrap_or_default(),
+    )
+    .unwrap();
+    assert_eq!(meta["data"]["process_cpu_seconds"][0]["type"], "counter", "{meta}");
+    let per_target: serde_json::Value = serde_json::from_str(
+        &get(&format!("http://127.0.0.1:{port}/api/v1/targets/metadata?match_target={{job=%22vigil%22}}&metric=vigil_http_requests"))
+            .unwrap_or_default(),
+    )
+    .unwrap();
+    assert_eq!(per_target["data"][0]["target"]["job"], "vigil", "{per_target}");
+    assert!(per_target["data"][0]["help"].as_str().unwrap().contains("HTTP requests"), "{per_target}");
+
     // Let a few more scrapes happen.
     std::thread::sleep(Duration::from_millis(2500));
     // SIGTERM: graceful shutdown, as a service manager would stop it.

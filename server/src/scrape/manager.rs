@@ -17,7 +17,7 @@
 //! series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are appended.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,6 +79,18 @@ pub struct TargetStatus {
     pub last_scrape_ms: i64,
     pub last_duration: Duration,
     pub samples_scraped: usize,
+    /// Metric metadata (TYPE, HELP, UNIT) of the last successful scrape, by metric family name.
+    pub metadata: Arc<BTreeMap<String, MetricMeta>>,
+}
+
+/// What an exposition says about one metric family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricMeta {
+    /// `counter`, `gauge`, `histogram`, `gaugehistogram`, `summary`, `info`, `stateset` or
+    /// `unknown` (the text format's `untyped`).
+    pub kind: &'static str,
+    pub help: String,
+    pub unit: String,
 }
 
 impl Default for TargetStatus {
@@ -89,6 +101,7 @@ impl Default for TargetStatus {
             last_scrape_ms: 0,
             last_duration: Duration::ZERO,
             samples_scraped: 0,
+            metadata: Arc::default(),
         }
     }
 }
@@ -215,6 +228,10 @@ async fn scrape_loop(
                     s.health = Health::Up;
                     s.last_error = None;
                     s.samples_scraped = n;
+                    if cache.metadata_changed {
+                        s.metadata = Arc::new(cache.metadata.clone());
+                        cache.metadata_changed = false;
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(target = %target.url, error = %e, "scrape failed");
@@ -291,6 +308,24 @@ pub struct SeriesCache {
     report_refs: HashMap<&'static str, (SeriesRef, Labels)>,
     /// `metric_relabel_configs`, compiled on the first scrape.
     metric_rules: Option<Vec<Rule>>,
+    /// TYPE/HELP/UNIT seen, by family; only touched when an exposition changes them.
+    metadata: BTreeMap<String, MetricMeta>,
+    metadata_changed: bool,
+}
+
+impl SeriesCache {
+    /// Records one metadata line, allocating only when it differs from what was known.
+    fn note_metadata(&mut self, name: &str, update: impl FnOnce(&mut MetricMeta) -> bool) {
+        match self.metadata.get_mut(name) {
+            Some(m) => self.metadata_changed |= update(m),
+            None => {
+                let mut m = MetricMeta { kind: "unknown", ..MetricMeta::default() };
+                update(&mut m);
+                self.metadata.insert(name.to_string(), m);
+                self.metadata_changed = true;
+            }
+        }
+    }
 }
 
 struct CacheEntry {
@@ -388,7 +423,32 @@ pub fn ingest(
             while let Some(entry) = parser.next_entry() {
                 let sample = match entry {
                     Ok(Entry::Sample(s)) => s,
-                    Ok(_) => continue,
+                    Ok(Entry::Type { name, kind }) => {
+                        let kind = kind.as_str();
+                        cache.note_metadata(name, |m| std::mem::replace(&mut m.kind, kind) != kind);
+                        continue;
+                    }
+                    Ok(Entry::Help { name, text }) => {
+                        let text = text.unescape();
+                        cache.note_metadata(name, |m| {
+                            let changed = m.help != text;
+                            if changed {
+                                m.help = text.into_owned();
+                            }
+                            changed
+                        });
+                        continue;
+                    }
+                    Ok(Entry::Unit { name, unit }) => {
+                        cache.note_metadata(name, |m| {
+                            let changed = m.unit != unit;
+                            if changed {
+                                m.unit = unit.to_string();
+                            }
+                            changed
+                        });
+                        continue;
+                    }
                     Err(e) => {
                         failed = Some(ScrapeError::Parse(e));
                         break;
@@ -568,6 +628,8 @@ mod tests {
         assert_eq!(values(&db, "temp")[0].1, vec![(1234, 21.5f64.to_bits())]);
         assert_eq!(values(&db, "up")[0].1, vec![(10_000, 1.0f64.to_bits())]);
         assert_eq!(values(&db, "scrape_series_added")[0].1, vec![(10_000, 3.0f64.to_bits())]);
+        assert_eq!(cache.metadata["reqs"].kind, "counter");
+        assert!(cache.metadata_changed);
 
         // Second scrape: one series gone → stale marker; cached series reuse their refs.
         let body = "reqs{code=\"200\",job=\"inner\"} 6\ntemp 22 2234\n";
