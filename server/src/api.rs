@@ -531,10 +531,16 @@ async fn targets(State(services): State<Arc<Services>>, RawQuery(q): RawQuery) -
             })
         })
         .collect();
+    let dropped: Vec<Value> = manager
+        .dropped()
+        .into_iter()
+        .filter(|(job, _)| pool.is_none_or(|p| p == job))
+        .map(|(_, l)| json!({"discoveredLabels": labels_json(&l)}))
+        .collect();
     let data = match state {
         "active" => json!({"activeTargets": active}),
-        "dropped" => json!({"droppedTargets": []}),
-        _ => json!({"activeTargets": active, "droppedTargets": []}),
+        "dropped" => json!({"droppedTargets": dropped}),
+        _ => json!({"activeTargets": active, "droppedTargets": dropped}),
     };
     Ok(success(data))
 }

@@ -29,7 +29,7 @@ use crate::cli::Flags;
 use crate::config::Config;
 use crate::discovery::FileSd;
 use crate::scrape::manager::{ScrapeError, ScrapeManager};
-use crate::scrape::target::{targets_from_config, Target, TargetError};
+use crate::scrape::target::{targets_from_config, TargetError, TargetSet};
 use crate::telemetry::{Telemetry, BUILD};
 use crate::tsdb::db::{Db, DbError, DbOptions};
 use crate::web::{Readiness, UiBackend, WebState};
@@ -136,7 +136,7 @@ impl Services {
     }
 
     /// The targets of `config`: static ones and those its discovery mechanisms find now.
-    pub fn targets_for(&self, config: &Config) -> Result<Vec<Target>, TargetError> {
+    pub fn targets_for(&self, config: &Config) -> Result<TargetSet, TargetError> {
         let discovered = self.file_sd.lock().refresh(config);
         targets_from_config(config, &discovered)
     }

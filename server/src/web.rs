@@ -151,7 +151,7 @@ impl Backend for UiBackend {
             None => self
                 .0
                 .targets_for(&self.0.config.read())
-                .map(|ts| ts.iter().map(|t| info(t, None)).collect())
+                .map(|ts| ts.active.iter().map(|t| info(t, None)).collect())
                 .unwrap_or_default(),
         }
     }

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use super::parse::{Entry, Format, ParseError, Parser, Scratch, Validation};
 use super::relabel::{compile_all, relabel, Rule};
-use super::target::Target;
+use super::target::{Target, TargetSet};
 use crate::tsdb::db::Db;
 use crate::tsdb::head::{AppendError, Appender};
 use crate::tsdb::index::SeriesRef;
@@ -117,6 +117,8 @@ pub struct ScrapeManager {
     db: Arc<Db>,
     client: reqwest::Client,
     loops: Mutex<HashMap<u64, Running>>,
+    /// Discovered targets that relabeling dropped, with their job, for `/api/v1/targets`.
+    dropped: Mutex<Vec<(String, Labels)>>,
 }
 
 impl ScrapeManager {
@@ -126,11 +128,13 @@ impl ScrapeManager {
             .gzip(true)
             .build()
             .map_err(ScrapeError::Client)?;
-        Ok(ScrapeManager { db, client, loops: Mutex::new(HashMap::new()) })
+        Ok(ScrapeManager { db, client, loops: Mutex::new(HashMap::new()), dropped: Mutex::new(Vec::new()) })
     }
 
     /// Starts loops for new targets and stops loops for targets no longer listed.
-    pub fn apply(&self, targets: Vec<Target>) {
+    pub fn apply(&self, set: TargetSet) {
+        *self.dropped.lock() = set.dropped;
+        let targets = set.active;
         let mut loops = self.loops.lock();
         let wanted: HashMap<u64, Target> = targets.into_iter().map(|t| (t.key(), t)).collect();
         let gone: Vec<u64> = loops.keys().filter(|k| !wanted.contains_key(k)).copied().collect();
@@ -166,6 +170,11 @@ impl ScrapeManager {
             self.loops.lock().values().map(|r| (r.target.clone(), r.status.read().clone())).collect();
         all.sort_by(|a, b| (&a.0.job, &a.0.url).cmp(&(&b.0.job, &b.0.url)));
         all
+    }
+
+    /// Targets relabeling dropped: (job, discovered labels).
+    pub fn dropped(&self) -> Vec<(String, Labels)> {
+        self.dropped.lock().clone()
     }
 
     /// Stops every loop and waits for each to mark its series stale.

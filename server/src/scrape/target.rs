@@ -52,10 +52,19 @@ pub struct TargetError {
     pub message: String,
 }
 
+/// What discovery and relabeling produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetSet {
+    pub active: Vec<Target>,
+    /// Discovered label sets that `relabel_configs` dropped, with their job.
+    pub dropped: Vec<(String, Labels)>,
+}
+
 /// The targets to scrape: static groups plus `discovered` ones (by job name). Targets that
-/// `relabel_configs` drop are left out.
-pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<Vec<Target>, TargetError> {
+/// `relabel_configs` drop are listed apart.
+pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<TargetSet, TargetError> {
     let mut out = Vec::new();
+    let mut dropped = Vec::new();
     for sc in &config.scrape_configs {
         let interval = sc.interval(&config.global);
         let timeout = sc.timeout(&config.global);
@@ -94,7 +103,10 @@ pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<V
                     discovered.push((k.clone(), v.clone()));
                 }
                 let discovered = Labels::new(discovered).map_err(|e| err(e.to_string()))?;
-                let Some(relabeled) = relabel(&discovered, &rules) else { continue };
+                let Some(relabeled) = relabel(&discovered, &rules) else {
+                    dropped.push((sc.job_name.clone(), discovered));
+                    continue;
+                };
                 let Some(addr) = relabeled.get("__address__").map(str::to_string) else {
                     return Err(err("no __address__ label after relabeling".to_string()));
                 };
@@ -149,7 +161,7 @@ pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<V
             }
         }
     }
-    Ok(out)
+    Ok(TargetSet { active: out, dropped })
 }
 
 #[cfg(test)]
@@ -164,7 +176,7 @@ mod tests {
             Path::new("t.yml"),
         )
         .unwrap();
-        let ts = targets_from_config(&c, &Discovered::new()).unwrap();
+        let ts = targets_from_config(&c, &Discovered::new()).unwrap().active;
         assert_eq!(ts.len(), 2);
         let t = &ts[0];
         assert_eq!(t.url, "http://api:8080/actuator/prometheus");
@@ -181,8 +193,10 @@ mod tests {
             Path::new("t.yml"),
         )
         .unwrap();
-        let ts = targets_from_config(&c, &Discovered::new()).unwrap();
+        let ts = targets_from_config(&c, &Discovered::new()).unwrap().active;
         assert_eq!(ts.len(), 1, "db-1 dropped");
+        let set = targets_from_config(&c, &Discovered::new()).unwrap();
+        assert_eq!(set.dropped[0].1.get("__address__"), Some("db-1:5432"));
         assert_eq!(ts[0].url, "http://prober:9115/metrics?module=http_2xx&target=web-1%3A80");
         assert_eq!(ts[0].labels.to_string(), r#"{host="web-1", instance="prober:9115", job="a"}"#);
         assert_eq!(ts[0].discovered.get("__address__"), Some("web-1:80"));
@@ -195,7 +209,7 @@ mod tests {
             Path::new("t.yml"),
         )
         .unwrap();
-        let ts = targets_from_config(&c, &Discovered::new()).unwrap();
+        let ts = targets_from_config(&c, &Discovered::new()).unwrap().active;
         assert_eq!(ts[0].labels.get("instance"), Some("nice-name"));
         assert_eq!(ts[0].url, "http://h:1/metrics");
     }
