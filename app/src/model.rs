@@ -31,6 +31,11 @@ pub struct TargetInfo {
     /// `"unknown"` until the first scrape, then `"up"` or `"down"`, as in Prometheus.
     pub health: String,
     pub last_error: Option<String>,
+    /// The target's labels in PromQL notation (`{instance="…", job="…"}`).
+    pub labels: String,
+    /// Start of the last scrape, ms since the epoch; 0 before the first.
+    pub last_scrape_ms: i64,
+    pub last_duration_ms: f64,
 }
 
 /// The answer to an instant query, flattened for display.

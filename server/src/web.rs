@@ -144,6 +144,9 @@ impl Backend for UiBackend {
             scrape_timeout: PromDuration(t.timeout).to_string(),
             health: s.map_or(Health::Unknown, |s| s.health).as_str().to_string(),
             last_error: s.and_then(|s| s.last_error.clone()),
+            labels: t.labels.to_string(),
+            last_scrape_ms: s.map_or(0, |s| s.last_scrape_ms),
+            last_duration_ms: s.map_or(0.0, |s| s.last_duration.as_secs_f64() * 1000.0),
         };
         match self.0.scrape.get() {
             Some(manager) => manager.targets().iter().map(|(t, s)| info(t, Some(s))).collect(),

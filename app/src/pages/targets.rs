@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::model::TargetInfo;
+use crate::time::format_utc;
 
 #[server]
 pub async fn load_targets() -> Result<Vec<TargetInfo>, ServerFnError> {
@@ -36,18 +37,22 @@ fn TargetTable(list: Vec<TargetInfo>) -> impl IntoView {
     view! {
         <table class="grid" id="targets">
             <thead>
-                <tr><th>"Job"</th><th>"Endpoint"</th><th>"State"</th><th>"Interval"</th><th>"Timeout"</th><th>"Error"</th></tr>
+                <tr><th>"Job"</th><th>"Endpoint"</th><th>"State"</th><th>"Labels"</th><th>"Last scrape"</th><th>"Duration"</th><th>"Interval"</th><th>"Error"</th></tr>
             </thead>
             <tbody>
                 {list.into_iter().map(|t| {
                     let class = format!("health health-{}", t.health);
+                    let last_scrape = if t.last_scrape_ms == 0 { "never".to_string() } else { format_utc(t.last_scrape_ms) };
+                    let duration = if t.last_scrape_ms == 0 { String::new() } else { format!("{:.1} ms", t.last_duration_ms) };
                     view! {
                         <tr>
                             <td>{t.job}</td>
                             <td><a href=t.url.clone()>{t.url.clone()}</a></td>
                             <td><span class=class>{t.health.to_uppercase()}</span></td>
-                            <td>{t.scrape_interval}</td>
-                            <td>{t.scrape_timeout}</td>
+                            <td class="series">{t.labels}</td>
+                            <td class="timestamp" data-ms=t.last_scrape_ms>{last_scrape}</td>
+                            <td>{duration}</td>
+                            <td title=format!("timeout {}", t.scrape_timeout)>{t.scrape_interval}</td>
                             <td class="error">{t.last_error.unwrap_or_default()}</td>
                         </tr>
                     }
