@@ -9,6 +9,8 @@ CARGO_LEPTOS_VERSION := 0.3.10
 # wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock, or the bundle won't load.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
 CHROMIUM ?= /usr/bin/chromium
+# Prometheus, VictoriaMetrics and exporters from Debian, for the side-by-side tests.
+PEERS := $(CURDIR)/../shared/peers
 # wasm-opt (binaryen 132, from npm) and other node tools come before anything on PATH: Debian's
 # binaryen 108 produces a bundle that fails to hydrate.
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
@@ -16,14 +18,14 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # Extra flags for `make run`, e.g. make run ARGS='--config.file=prometheus.yml'.
 ARGS ?=
 
-.PHONY: run test .rust-tools .node-tools .chromium
+.PHONY: run test .rust-tools .node-tools .chromium .peers
 
 run: .rust-tools .node-tools
 	cargo leptos build --release --precompress
 	@echo "Vigil: http://127.0.0.1:9090 (Ctrl-C stops it)"
 	target/release/vigil $(ARGS)
 
-test: .rust-tools .node-tools .chromium
+test: .rust-tools .node-tools .chromium .peers
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p vigil-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
@@ -56,4 +58,10 @@ test: .rust-tools .node-tools .chromium
 		else \
 			echo "The browser tests need Chromium at $(CHROMIUM). Install it by hand: sudo apt-get install chromium"; exit 1; \
 		fi; \
+	fi
+
+.peers:
+	@if ! command -v prometheus >/dev/null; then \
+		if [ -x "$(PEERS)/install.sh" ]; then "$(PEERS)/install.sh"; \
+		else echo "$(PEERS) is missing: the comparison against Prometheus cannot run (it fails under CI=true)"; fi; \
 	fi
