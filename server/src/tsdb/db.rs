@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::block::{dir_size, new_block_id, Block, BlockError, BlockWriter, Compaction};
+use super::block::{dir_size, new_block_id, Block, BlockError, BlockMeta, BlockWriter, Compaction};
 use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
 use super::head::{Appender, Head, HeadLog, HeadOptions, LogError, SeriesSamples};
 use super::index::{IndexStats, Matcher, SeriesRef};
@@ -83,6 +83,15 @@ pub struct DbCounters {
 pub struct MaintainReport {
     pub blocks_written: Vec<String>,
     pub blocks_removed: Vec<String>,
+}
+
+/// What one [`Db::snapshot`] call wrote.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SnapshotReport {
+    /// Ids of the persisted blocks linked into the snapshot, oldest first.
+    pub blocks_linked: Vec<String>,
+    /// The block written from the head; `None` when the head held no samples (or was skipped).
+    pub head_block: Option<BlockMeta>,
 }
 
 /// What opening the database found, for logs and metrics.
@@ -290,7 +299,29 @@ impl Db {
         // From here on nothing new can land in the range being written.
         self.head.set_min_valid_time(wmax);
         let id = new_block_id();
-        let mut writer = BlockWriter::create(&self.dir, &id)?;
+        if self.write_head_block(&self.dir, &id, wmin, wmax)?.is_none() {
+            return Ok(None);
+        }
+        let block = Arc::new(Block::open(&self.dir.join(&id))?);
+        let mut blocks = self.blocks.write();
+        let mut list: Vec<Arc<Block>> = blocks.as_ref().clone();
+        list.push(block);
+        list.sort_by_key(|b| b.meta().min_time);
+        *blocks = Arc::new(list);
+        tracing::info!(block = %id, mint = wmin, maxt = wmax, "persisted head range into a block");
+        Ok(Some(id))
+    }
+
+    /// Writes the head's samples in `[wmin, wmax)` as block `id` under `parent`, re-encoded into
+    /// sealed chunks. The head is not changed. `None` (and nothing on disk) if there were none.
+    fn write_head_block(
+        &self,
+        parent: &Path,
+        id: &str,
+        wmin: i64,
+        wmax: i64,
+    ) -> Result<Option<BlockMeta>, DbError> {
+        let mut writer = BlockWriter::create(parent, id)?;
         let mut any = false;
         for series in self.head.series_sorted() {
             let Some(snap) = series.snapshot(wmin, wmax - 1) else { continue };
@@ -310,18 +341,46 @@ impl Db {
         }
         if !any {
             drop(writer);
-            let _ = std::fs::remove_dir_all(self.dir.join(format!("{id}.tmp")));
+            let _ = std::fs::remove_dir_all(parent.join(format!("{id}.tmp")));
             return Ok(None);
         }
-        writer.finish(wmin, wmax, Compaction { level: 1, sources: vec![id.clone()] })?;
-        let block = Arc::new(Block::open(&self.dir.join(&id))?);
-        let mut blocks = self.blocks.write();
-        let mut list: Vec<Arc<Block>> = blocks.as_ref().clone();
-        list.push(block);
-        list.sort_by_key(|b| b.meta().min_time);
-        *blocks = Arc::new(list);
-        tracing::info!(block = %id, mint = wmin, maxt = wmax, "persisted head range into a block");
-        Ok(Some(id))
+        let meta = writer.finish(wmin, wmax, Compaction { level: 1, sources: vec![id.to_string()] })?;
+        Ok(Some(meta))
+    }
+
+    /// Writes a copy of the database into `dir`, a new directory, as Prometheus's snapshot API
+    /// does: every persisted block hard-linked (copied where a link fails), and with `with_head`
+    /// the head's samples written as one more block, so `dir` is a data directory that
+    /// [`Db::open`] reads without a WAL. The database itself is not changed and keeps taking
+    /// samples; those that arrive while the snapshot is written may or may not be in it.
+    pub fn snapshot(&self, dir: &Path, with_head: bool) -> Result<SnapshotReport, DbError> {
+        // No head truncation or retention while blocks are linked and the head is read.
+        let _one = self.maintenance.lock();
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|source| DbError::CreateDir { path: parent.to_path_buf(), source })?;
+        }
+        std::fs::create_dir(dir).map_err(|source| DbError::CreateDir { path: dir.to_path_buf(), source })?;
+        let mut report = SnapshotReport::default();
+        for b in self.blocks().iter() {
+            let id = &b.meta().ulid;
+            link_block(b.dir(), &dir.join(id))?;
+            report.blocks_linked.push(id.clone());
+        }
+        if with_head {
+            if let Some((hmin, hmax)) = self.head.time_range() {
+                report.head_block =
+                    self.write_head_block(dir, &new_block_id(), hmin, hmax.saturating_add(1))?;
+            }
+        }
+        super::block::sync_dir(dir);
+        tracing::info!(
+            dir = %dir.display(),
+            blocks = report.blocks_linked.len(),
+            head_samples = report.head_block.as_ref().map_or(0, |m| m.stats.num_samples),
+            "wrote a snapshot of the database"
+        );
+        Ok(report)
     }
 
     /// Deletes blocks past the retention time (relative to the newest data) or size.
@@ -409,6 +468,28 @@ fn open_blocks(dir: &Path, report: &mut OpenReport) -> Result<Vec<Arc<Block>>, D
     }
     blocks.sort_by_key(|b| b.meta().min_time);
     Ok(blocks)
+}
+
+/// Makes `to` a copy of the block directory `from`: its files hard-linked (blocks are never
+/// modified in place, so a link is a copy), or copied where linking fails.
+fn link_block(from: &Path, to: &Path) -> Result<(), DbError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DbError::Block(BlockError::Io { action, path, source })
+    };
+    std::fs::create_dir(to).map_err(io("cannot create snapshot block directory", to))?;
+    for entry in std::fs::read_dir(from).map_err(io("cannot list block", from))? {
+        let entry = entry.map_err(io("cannot list block", from))?;
+        let src = entry.path();
+        if !src.is_file() {
+            continue;
+        }
+        let dst = to.join(entry.file_name());
+        if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).map_err(io("cannot copy block file", &src))?;
+        }
+    }
+    Ok(())
 }
 
 fn lock_dir(dir: &Path) -> Result<File, DbError> {
@@ -529,6 +610,69 @@ mod tests {
         let mut app = db.appender();
         app.append(&labels("m", 0), first_kept + 1, 1.0);
         assert_eq!(app.commit().unwrap().out_of_bounds, 1);
+    }
+
+    #[test]
+    fn snapshot_copies_blocks_and_head_and_leaves_the_db_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 3_600_000i64;
+        let opts = DbOptions {
+            head: HeadOptions { block_range_ms: hour, ..HeadOptions::default() },
+            retention_ms: None,
+            ..DbOptions::default()
+        };
+        let data = dir.path().join("data");
+        let db = Db::open(&data, opts.clone()).unwrap();
+        for t in (0..4 * hour).step_by(15_000) {
+            let mut app = db.appender();
+            for i in 0..3 {
+                app.append(&labels("m", i), t + 17, (t / 15_000) as f64 * 0.25 + i as f64);
+            }
+            app.commit().unwrap();
+        }
+        db.maintain().unwrap();
+        let blocks = db.blocks();
+        assert!(!blocks.is_empty());
+        let all = [Matcher::equal("__name__", "m")];
+        let before = db.select(&all, i64::MIN, i64::MAX).unwrap();
+        let (head_range, min_valid) = (db.head().time_range(), db.head().min_valid_time());
+
+        let snap_dir = data.join("snapshots").join("one");
+        let report = db.snapshot(&snap_dir, true).unwrap();
+        let linked: Vec<String> = blocks.iter().map(|b| b.meta().ulid.clone()).collect();
+        assert_eq!(report.blocks_linked, linked);
+        let head_meta = report.head_block.clone().unwrap();
+        let (hmin, hmax) = head_range.unwrap();
+        assert_eq!((head_meta.min_time, head_meta.max_time), (hmin, hmax + 1));
+        assert_eq!(head_meta.stats.num_series, 3);
+        let in_head =
+            before.iter().map(|s| s.samples().iter().filter(|(t, _)| *t >= hmin).count()).sum::<usize>();
+        assert_eq!(head_meta.stats.num_samples, in_head as u64);
+        // The database is as it was: same head, same bounds, same blocks, and still appendable.
+        assert_eq!(db.head().time_range(), head_range);
+        assert_eq!(db.head().min_valid_time(), min_valid);
+        assert_eq!(db.blocks().len(), blocks.len());
+        let mut app = db.appender();
+        app.append(&labels("m", 0), hmax + 15_000, 1.0);
+        assert_eq!(app.commit().unwrap().appended, 1);
+        // Reopening the database ignores the snapshots folder.
+        assert!(db.open_report().unreadable_blocks.is_empty());
+
+        // The snapshot is a data directory holding exactly what the database held.
+        let snap = Db::open(&snap_dir, opts).unwrap();
+        assert_eq!(snap.blocks().len(), blocks.len() + 1);
+        let got = snap.select(&all, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(got.len(), before.len());
+        for (g, w) in got.iter().zip(&before) {
+            assert_eq!(g.labels, w.labels);
+            let (g, w) = (g.samples(), w.samples());
+            assert_eq!(g.len(), w.len());
+            assert!(g.iter().zip(&w).all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()));
+        }
+        // Without the head only the blocks are linked; an existing directory is refused.
+        let report = db.snapshot(&data.join("snapshots").join("two"), false).unwrap();
+        assert_eq!((report.blocks_linked.len(), report.head_block), (blocks.len(), None));
+        assert!(db.snapshot(&snap_dir, true).is_err());
     }
 
     #[test]
