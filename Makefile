@@ -18,14 +18,14 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # Extra flags for `make run`, e.g. make run ARGS='--config.file=prometheus.yml'.
 ARGS ?=
 
-.PHONY: run test .rust-tools .node-tools .chromium .peers
+.PHONY: run test .rust-tools .node-tools .chromium .peers .dnsmasq
 
 run: .rust-tools .node-tools
 	cargo leptos build --release --precompress
 	@echo "Vigil: http://127.0.0.1:9090 (Ctrl-C stops it)"
 	target/release/vigil $(ARGS)
 
-test: .rust-tools .node-tools .chromium .peers
+test: .rust-tools .node-tools .chromium .peers .dnsmasq
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p vigil-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
@@ -57,6 +57,19 @@ test: .rust-tools .node-tools .chromium .peers
 			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "The browser tests need Chromium at $(CHROMIUM). Install it by hand: sudo apt-get install chromium"; exit 1; \
+		fi; \
+	fi
+
+# The DNS discovery test runs a private dnsmasq on a high port; dnsmasq-base is the binary
+# without the system service that would take port 53.
+.dnsmasq:
+	@if [ ! -x /usr/sbin/dnsmasq ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null; \
+		else \
+			echo "The DNS discovery test needs dnsmasq. Install it by hand: sudo apt-get install dnsmasq-base"; exit 1; \
 		fi; \
 	fi
 

@@ -104,6 +104,8 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<StaticConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_sd_configs: Vec<FileSdConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_sd_configs: Vec<DnsSdConfig>,
     /// URL query parameters of every scrape request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Vec<String>>,
@@ -130,6 +132,59 @@ pub struct FileSdConfig {
     pub files: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_interval: Option<PromDuration>,
+}
+
+/// `dns_sd_configs` entry: names resolved by [`crate::discovery::dns::DnsSd`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSdConfig {
+    pub names: Vec<String>,
+    #[serde(default, rename = "type")]
+    pub record_type: DnsRecordType,
+    /// The port of every target; required for all types but SRV, whose records carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval: Option<PromDuration>,
+}
+
+/// The record types `dns_sd_configs` may query; written in upper case, read in any case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DnsRecordType {
+    #[default]
+    Srv,
+    A,
+    Aaaa,
+    Mx,
+    Ns,
+}
+
+impl DnsRecordType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Ns => "NS",
+        }
+    }
+}
+
+impl Serialize for DnsRecordType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DnsRecordType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        [DnsRecordType::Srv, DnsRecordType::A, DnsRecordType::Aaaa, DnsRecordType::Mx, DnsRecordType::Ns]
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(&s))
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid DNS-SD records type {s:?}")))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +239,7 @@ impl Config {
                     labels: BTreeMap::new(),
                 }],
                 file_sd_configs: Vec::new(),
+                dns_sd_configs: Vec::new(),
                 params: BTreeMap::new(),
                 honor_labels: false,
                 honor_timestamps: true,
@@ -254,6 +310,18 @@ impl Config {
                     return Err(format!(
                         "job {:?}: file_sd_configs file {f:?} must end in .json, .yml or .yaml",
                         sc.job_name
+                    ));
+                }
+            }
+            for d in &sc.dns_sd_configs {
+                if d.names.is_empty() {
+                    return Err(format!("job {:?}: dns_sd_configs must list at least one name", sc.job_name));
+                }
+                if d.record_type != DnsRecordType::Srv && d.port.is_none_or(|p| p == 0) {
+                    return Err(format!(
+                        "job {:?}: dns_sd_configs of type {} need a port (only SRV records carry one)",
+                        sc.job_name,
+                        d.record_type.as_str()
                     ));
                 }
             }
@@ -428,6 +496,25 @@ mod tests {
         assert_eq!(parse("").unwrap().out_of_order_window_ms(), 0);
         assert!(parse("storage:\n  tsdb:\n    retention: 1d\n").is_err());
         assert_eq!(parse(&c.to_yaml()).unwrap(), c);
+    }
+
+    #[test]
+    fn dns_sd_configs_default_to_srv_and_need_a_port_otherwise() {
+        let c = parse(
+            "scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [_prometheus._tcp.example.org]\n      - names: [web.example.org]\n        type: a\n        port: 9100\n        refresh_interval: 10s\n",
+        )
+        .unwrap();
+        let d = &c.scrape_configs[0].dns_sd_configs;
+        assert_eq!(d[0].record_type, DnsRecordType::Srv);
+        assert_eq!((d[1].record_type, d[1].port), (DnsRecordType::A, Some(9100)));
+        assert_eq!(parse(&c.to_yaml()).unwrap(), c);
+        assert!(c.to_yaml().contains("type: A"), "{}", c.to_yaml());
+        let err = parse("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [x.org]\n        type: MX\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("need a port"), "{err}");
+        let err = parse("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [x.org]\n        type: TXT\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("TXT"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! re-read when their modification time changes and at least every `refresh_interval`. A file
 //! that cannot be read or parsed keeps the groups it last had, so a half-written file never
 //! drops targets; the error is logged and returned in [`FileSd::errors`].
+//! [`dns`] implements `dns_sd_configs`, whose lookups are asynchronous and so run on their own
+//! schedule; [`merge`] joins its cached groups with the files'.
 //! [`crate::scrape::target::targets_from_config`] merges the groups with the static ones.
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +19,15 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 
 pub use crate::config::FileSdConfig;
+
+pub mod dns;
+
+/// Adds `more`'s groups to `into`, job by job.
+pub fn merge(into: &mut Discovered, more: Discovered) {
+    for (job, groups) in more {
+        into.entry(job).or_default().extend(groups);
+    }
+}
 
 /// Addresses with common labels, as every discovery mechanism produces them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,8 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dashboards;
+pub mod demo;
 pub mod discovery;
 pub mod promql;
 pub mod scrape;
@@ -27,6 +29,7 @@ use app::model::StatusInfo;
 
 use crate::cli::Flags;
 use crate::config::Config;
+use crate::discovery::dns::DnsSd;
 use crate::discovery::FileSd;
 use crate::scrape::manager::{ScrapeError, ScrapeManager};
 use crate::scrape::target::{targets_from_config, TargetError, TargetSet};
@@ -49,6 +52,8 @@ pub enum RunError {
     DbPanicked,
     #[error(transparent)]
     Scrape(#[from] ScrapeError),
+    #[error("cannot open the dashboard store: {0}")]
+    Dashboards(#[from] dashboards::StoreError),
     #[error("invalid scrape target: {0}")]
     Target(#[from] TargetError),
 }
@@ -62,6 +67,8 @@ pub struct Services {
     /// Start-up facts; its `config_yaml` is the configuration at start, see [`Services::status`].
     status: StatusInfo,
     pub enable_lifecycle: bool,
+    /// `--web.enable-admin-api`: the snapshot endpoint answers.
+    pub enable_admin_api: bool,
     pub db: Arc<OnceLock<Arc<Db>>>,
     pub scrape: OnceLock<Arc<ScrapeManager>>,
     pub telemetry: Telemetry,
@@ -70,9 +77,13 @@ pub struct Services {
     pub quit: tokio::sync::Notify,
     /// File-based discovery state (last good groups per file).
     pub file_sd: parking_lot::Mutex<FileSd>,
+    /// DNS discovery state (last good groups per name), filled by [`discover_dns_periodically`].
+    pub dns_sd: parking_lot::Mutex<DnsSd>,
     pub engine: promql::Engine,
     /// Bounds concurrent queries (`--query.max-concurrency`).
     pub query_slots: tokio::sync::Semaphore,
+    /// Stored and provisioned dashboards; set at start, before the server listens.
+    pub dashboards: OnceLock<Arc<dashboards::DashboardStore>>,
 }
 
 /// Why a configuration reload was refused; the old configuration keeps running.
@@ -137,7 +148,8 @@ impl Services {
 
     /// The targets of `config`: static ones and those its discovery mechanisms find now.
     pub fn targets_for(&self, config: &Config) -> Result<TargetSet, TargetError> {
-        let discovered = self.file_sd.lock().refresh(config);
+        let mut discovered = self.file_sd.lock().refresh(config);
+        discovery::merge(&mut discovered, self.dns_sd.lock().groups(config));
         targets_from_config(config, &discovered)
     }
 
@@ -177,12 +189,14 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         config_file: flags.config_file.clone(),
         status,
         enable_lifecycle: flags.enable_lifecycle,
+        enable_admin_api: flags.enable_admin_api,
         db,
         scrape: OnceLock::new(),
         telemetry: telemetry.clone(),
         last_reload_ms: AtomicI64::new(now.as_millis() as i64),
         quit: tokio::sync::Notify::new(),
         file_sd: parking_lot::Mutex::new(FileSd::default()),
+        dns_sd: parking_lot::Mutex::new(DnsSd::default()),
         engine: promql::Engine::new(promql::EngineOptions {
             lookback_delta_ms: flags.query_lookback_delta.0.as_millis() as i64,
             max_samples: flags.query_max_samples,
@@ -190,6 +204,7 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
             ..promql::EngineOptions::default()
         }),
         query_slots: tokio::sync::Semaphore::new(flags.query_max_concurrency.max(1)),
+        dashboards: OnceLock::new(),
     });
     WebState {
         leptos_options: web::leptos_options(flags.listen_address),
@@ -208,6 +223,10 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     let state = build_state(&flags, config.clone());
     let services = state.services.clone();
     let readiness = state.readiness.clone();
+    let dashboard_dir = flags.storage_path.join("dashboards");
+    let (store, _problems) = dashboards::DashboardStore::open(&dashboard_dir)?;
+    dashboards::provision_builtins(&store);
+    let _ = services.dashboards.set(Arc::new(store));
     let listener = tokio::net::TcpListener::bind(flags.listen_address)
         .await
         .map_err(|source| RunError::Listen { addr: flags.listen_address, source })?;
@@ -253,6 +272,7 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     readiness.set_ready();
     tokio::spawn(maintain_periodically(db));
     tokio::spawn(discover_periodically(services.clone()));
+    tokio::spawn(discover_dns_periodically(services.clone()));
     tokio::spawn(reload_on_sighup(services.clone()));
 
     let served = server.await;
@@ -295,6 +315,21 @@ async fn discover_periodically(services: Arc<Services>) {
     }
 }
 
+/// Looks up the DNS names that are due every second, apart from the file loop so that a slow
+/// DNS server delays nothing else; targets are rebuilt only when an answer changed.
+async fn discover_dns_periodically(services: Arc<Services>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let config = services.config.read().clone();
+        if discovery::dns::refresh(&services.dns_sd, &config).await {
+            let s = services.clone();
+            let _ = tokio::task::spawn_blocking(move || s.refresh_targets()).await;
+        }
+    }
+}
+
 /// SIGHUP reloads the configuration, as for Prometheus.
 async fn reload_on_sighup(services: Arc<Services>) {
     #[cfg(unix)]
@@ -314,7 +349,7 @@ async fn reload_on_sighup(services: Arc<Services>) {
     let _ = services;
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
