@@ -21,48 +21,57 @@ pub struct Flags {
 
     /// Vigil configuration file, in Prometheus's `prometheus.yml` format. Without it, Vigil uses a
     /// built-in configuration that scrapes its own /metrics every 15s.
-    #[arg(long = "config.file", value_name = "FILE")]
+    #[arg(long = "config.file", global = true, value_name = "FILE")]
     pub config_file: Option<PathBuf>,
 
     /// Directory where Vigil keeps its time-series data and dashboards.
-    #[arg(long = "storage.tsdb.path", value_name = "DIR", default_value = "./data")]
+    #[arg(long = "storage.tsdb.path", global = true, value_name = "DIR", default_value = "./data")]
     pub storage_path: PathBuf,
 
     /// How long to keep samples, as a Prometheus duration (e.g. 15d, 12h). 0 keeps them forever.
-    #[arg(long = "storage.tsdb.retention.time", value_name = "DURATION", default_value = "15d")]
+    #[arg(
+        long = "storage.tsdb.retention.time",
+        global = true,
+        value_name = "DURATION",
+        default_value = "15d"
+    )]
     pub retention_time: PromDuration,
 
     /// Maximum bytes of storage (blocks and WAL) before the oldest blocks are deleted, with a
     /// unit: B, KB, MB, GB, TB, PB, EB (powers of 1024, as Prometheus). 0 disables the limit.
-    #[arg(long = "storage.tsdb.retention.size", value_name = "SIZE", default_value = "0", value_parser = parse_bytes)]
+    #[arg(long = "storage.tsdb.retention.size", global = true, value_name = "SIZE", default_value = "0", value_parser = parse_bytes)]
     pub retention_size: u64,
 
     /// How far back a selector looks for the latest sample of a series.
-    #[arg(long = "query.lookback-delta", value_name = "DURATION", default_value = "5m")]
+    #[arg(long = "query.lookback-delta", global = true, value_name = "DURATION", default_value = "5m")]
     pub query_lookback_delta: PromDuration,
 
     /// Longest a query may run before it is aborted.
-    #[arg(long = "query.timeout", value_name = "DURATION", default_value = "2m")]
+    #[arg(long = "query.timeout", global = true, value_name = "DURATION", default_value = "2m")]
     pub query_timeout: PromDuration,
 
     /// Most samples a single query may hold in memory.
-    #[arg(long = "query.max-samples", value_name = "N", default_value_t = 50_000_000)]
+    #[arg(long = "query.max-samples", global = true, value_name = "N", default_value_t = 50_000_000)]
     pub query_max_samples: usize,
 
     /// Most queries evaluated at the same time; more wait for a slot.
-    #[arg(long = "query.max-concurrency", value_name = "N", default_value_t = 20)]
+    #[arg(long = "query.max-concurrency", global = true, value_name = "N", default_value_t = 20)]
     pub query_max_concurrency: usize,
 
     /// Enable shutdown and reload via HTTP request (POST /-/quit and /-/reload).
-    #[arg(long = "web.enable-lifecycle")]
+    #[arg(long = "web.enable-lifecycle", global = true)]
     pub enable_lifecycle: bool,
 
+    /// Enable the admin API (POST /api/v1/admin/tsdb/snapshot).
+    #[arg(long = "web.enable-admin-api", global = true)]
+    pub enable_admin_api: bool,
+
     /// Address to listen on for the web UI, API and telemetry.
-    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    #[arg(long = "web.listen-address", global = true, value_name = "ADDR", default_value = "127.0.0.1:9090")]
     pub listen_address: SocketAddr,
 
     /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
+    #[arg(long = "log.level", global = true, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
 }
 
@@ -74,6 +83,25 @@ pub enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Start three instrumented demo services with generated traffic and Vigil scraping them,
+    /// with the "Image gallery" dashboard; takes the server's flags except --config.file.
+    Demo {
+        /// Open the dashboard in the browser (with xdg-open) once Vigil is up.
+        #[arg(long)]
+        open: bool,
+        /// Run only this demo service (and its own loopback traffic) on --web.listen-address,
+        /// without Vigil: how the containers in examples/compose run.
+        #[arg(long, value_name = "SERVICE", value_enum)]
+        serve: Option<DemoService>,
+    },
+}
+
+/// One of the demo's services, for `vigil demo --serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoService {
+    ImageGallery,
+    Iotd,
+    AccessLog,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -142,6 +170,7 @@ impl Flags {
             ("storage.tsdb.retention.time".into(), self.retention_time.to_string()),
             ("storage.tsdb.retention.size".into(), self.retention_size.to_string()),
             ("web.enable-lifecycle".into(), self.enable_lifecycle.to_string()),
+            ("web.enable-admin-api".into(), self.enable_admin_api.to_string()),
             ("query.lookback-delta".into(), self.query_lookback_delta.to_string()),
             ("query.timeout".into(), self.query_timeout.to_string()),
             ("query.max-samples".into(), self.query_max_samples.to_string()),
@@ -242,6 +271,25 @@ mod tests {
             })
         );
         assert!(matches!(run(&["check", "config"]), CliOutcome::Usage(_)));
+    }
+
+    #[test]
+    fn demo_takes_server_flags_on_either_side() {
+        for args in [
+            &["demo", "--web.listen-address=127.0.0.1:19091", "--storage.tsdb.path=/tmp/d", "--open"][..],
+            &["--web.listen-address=127.0.0.1:19091", "--storage.tsdb.path=/tmp/d", "demo", "--open"][..],
+        ] {
+            let CliOutcome::Run(f) = run(args) else { panic!("expected flags for {args:?}") };
+            assert_eq!(f.command, Some(Command::Demo { open: true, serve: None }), "{args:?}");
+            assert_eq!(f.listen_address.port(), 19091, "{args:?}");
+            assert_eq!(f.storage_path, PathBuf::from("/tmp/d"), "{args:?}");
+        }
+        let CliOutcome::Run(f) = run(&["demo"]) else { panic!("expected flags") };
+        assert_eq!(f.command, Some(Command::Demo { open: false, serve: None }), "never opens by default");
+        assert_eq!(f.listen_address.to_string(), "127.0.0.1:9090");
+        let CliOutcome::Run(f) = run(&["demo", "--serve=access-log"]) else { panic!("expected flags") };
+        assert_eq!(f.command, Some(Command::Demo { open: false, serve: Some(DemoService::AccessLog) }));
+        assert!(matches!(run(&["demo", "--serve=nginx"]), CliOutcome::Usage(_)));
     }
 
     #[test]

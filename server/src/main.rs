@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use vigil::cli::{CheckCommand, CliOutcome, Command, Flags};
+use vigil::cli::{CheckCommand, CliOutcome, Command, DemoService, Flags};
 use vigil::config::Config;
 
 fn main() -> ExitCode {
@@ -21,6 +21,9 @@ fn main() -> ExitCode {
     if let Some(Command::Check { what: CheckCommand::Config { files } }) = &flags.command {
         return check_config(files);
     }
+    if let Some(Command::Demo { open, serve }) = flags.command {
+        return demo(flags, open, serve);
+    }
     let config = match &flags.config_file {
         Some(path) => match Config::load(path) {
             Ok(c) => c,
@@ -32,14 +35,40 @@ fn main() -> ExitCode {
         None => Config::builtin(flags.listen_address),
     };
     init_logging(flags.log_level.as_str());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    match runtime.block_on(vigil::run(flags, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("vigil: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("vigil: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            None
         }
+    }
+}
+
+/// `vigil demo`: the demo services and Vigil scraping them, or with `--serve` one service alone.
+fn demo(flags: Flags, open: bool, serve: Option<DemoService>) -> ExitCode {
+    if flags.config_file.is_some() {
+        eprintln!("vigil: the demo writes its own configuration; run it without --config.file");
+        return ExitCode::from(2);
+    }
+    init_logging(flags.log_level.as_str());
+    let Some(runtime) = runtime() else { return ExitCode::FAILURE };
+    let result = match serve {
+        Some(service) => runtime.block_on(vigil::demo::serve_one(service, flags.listen_address)),
+        None => runtime.block_on(vigil::demo::run(flags, open)),
     };
-    match runtime.block_on(vigil::run(flags, config)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
