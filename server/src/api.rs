@@ -44,6 +44,8 @@ pub enum ApiError {
     Timeout(String),
     #[error("{0}")]
     Canceled(String),
+    #[error("admin APIs disabled")]
+    AdminDisabled,
 }
 
 impl ApiError {
@@ -55,6 +57,7 @@ impl ApiError {
             ApiError::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
             ApiError::Timeout(_) => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
             ApiError::Canceled(_) => ("canceled", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::AdminDisabled => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 }
@@ -269,6 +272,7 @@ pub fn router() -> Router<WebState> {
         .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
         .route("/api/v1/status/tsdb", get(tsdb_status))
         .route("/api/v1/write", post(remote_write))
+        .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
 }
 
 /// Query-string and form parameters, in order, repeated keys kept.
@@ -772,6 +776,52 @@ async fn remote_write(State(services): State<Arc<Services>>, body: Bytes) -> Res
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Go's `strconv.ParseBool`, which Prometheus uses for flags in query parameters.
+fn parse_bool(key: &str, s: &str) -> Result<bool, ApiError> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(ApiError::BadData(format!("unable to parse boolean '{key}' argument: {s:?}"))),
+    }
+}
+
+/// The name of a new snapshot, as Prometheus makes it: UTC time and a random tail,
+/// e.g. `20261126T121314Z-0123456789abcdef`.
+fn snapshot_name(ms: i64) -> String {
+    let (y, m, d, h, mi, s, _) = app::time::split_utc(ms);
+    let id = crate::tsdb::block::new_block_id();
+    format!("{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}Z-{}", &id[id.len().saturating_sub(16)..])
+}
+
+/// `POST`/`PUT /api/v1/admin/tsdb/snapshot[?skip_head=true]` (with `--web.enable-admin-api`):
+/// writes every block and, unless `skip_head`, the head as one more block into
+/// `<storage.tsdb.path>/snapshots/<name>`, a directory Vigil can be started on. Answers
+/// `{"name": <name>}` as Prometheus does.
+async fn snapshot(
+    State(services): State<Arc<Services>>,
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !services.enable_admin_api {
+        return Err(ApiError::AdminDisabled);
+    }
+    let p = Params::from_request(&method, q, &headers, &body);
+    let skip_head = match p.get("skip_head") {
+        None | Some("") => false,
+        Some(v) => parse_bool("skip_head", v)?,
+    };
+    let db = db(&services)?.clone();
+    let name = snapshot_name(now_ms());
+    let dir = db.dir().join("snapshots").join(&name);
+    tokio::task::spawn_blocking(move || db.snapshot(&dir, !skip_head))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(format!("create snapshot: {e}")))?;
+    Ok(success(json!({ "name": name })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,6 +861,16 @@ mod tests {
         assert!(parse_selector(r#"{job=""}"#).is_err(), "matches everything");
         assert!(parse_selector("rate(up[5m])").is_err());
         assert!(parse_selector("up{").is_err());
+    }
+
+    #[test]
+    fn snapshot_names_and_flags_parse_like_prometheus() {
+        let name = snapshot_name(1_795_680_000_123);
+        assert!(name.starts_with("20261126T080000Z-"), "{name}");
+        assert_eq!(name.len(), "20261126T080000Z-".len() + 16);
+        assert!(parse_bool("skip_head", "true").unwrap());
+        assert!(!parse_bool("skip_head", "0").unwrap());
+        assert!(parse_bool("skip_head", "yes").is_err());
     }
 
     #[test]
