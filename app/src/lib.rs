@@ -6,6 +6,7 @@
 //! twice: with `ssr` it is linked into the `vigil` binary, with `hydrate` it becomes the
 //! WebAssembly module whose [`hydrate`] entry point attaches to the server-rendered DOM.
 
+pub mod chart;
 pub mod dashboard;
 pub mod model;
 pub mod pages;

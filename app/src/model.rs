@@ -52,11 +52,20 @@ pub struct QueryTable {
 
 /// What the server provides to the UI's server functions, through Leptos context.
 #[cfg(feature = "ssr")]
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: DataSource + Send + Sync + 'static {
     fn status(&self) -> StatusInfo;
     fn targets(&self) -> Vec<TargetInfo>;
     /// Evaluates a PromQL expression at the current time; the error is the message to show.
     fn instant_query(&self, expr: &str) -> Result<QueryTable, String>;
+    fn dashboards(&self, query: &str, tags: &[String]) -> Vec<DashboardSummary>;
+    fn dashboard(&self, uid: &str) -> Option<(crate::dashboard::Dashboard, DashboardMeta)>;
+    /// Saves (Grafana semantics: version check unless `overwrite`); the new version or the error.
+    fn save_dashboard(
+        &self,
+        dashboard: crate::dashboard::Dashboard,
+        message: &str,
+        overwrite: bool,
+    ) -> Result<i64, String>;
 }
 
 /// The backend handle as stored in Leptos context.
@@ -71,4 +80,96 @@ pub fn backend() -> Result<SharedBackend, leptos::prelude::ServerFnError> {
             "the server did not provide a backend to the UI".to_string(),
         )
     })
+}
+
+/// A dashboard in the list pages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DashboardSummary {
+    pub uid: String,
+    pub title: String,
+    pub url: String,
+    pub tags: Vec<String>,
+    /// `Some(source)` when provisioned (read-only unless copied).
+    pub provisioned: Option<String>,
+}
+
+/// What the store says about a dashboard beside its JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardMeta {
+    pub url: String,
+    pub slug: String,
+    pub can_save: bool,
+    pub provisioned: Option<String>,
+}
+
+/// A template variable as the variables bar shows it, after its options were resolved.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VariableState {
+    pub name: String,
+    pub label: String,
+    pub kind: String,
+    pub multi: bool,
+    pub include_all: bool,
+    /// 0 shown, 1 label hidden, 2 variable hidden (Grafana's `hide`).
+    pub hide: i64,
+    /// (text, value) pairs; "All" is `("All", "$__all")` first when allowed.
+    pub options: Vec<(String, String)>,
+    /// Selected values; `["$__all"]` for All.
+    pub selected: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// The data of one panel, queried for the dashboard's range and variables.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PanelResult {
+    pub id: i64,
+    /// The title with variables expanded.
+    pub title: String,
+    pub data: crate::chart::PanelData,
+    /// Label sets of the series, parallel to `data.series` (tables show them as columns).
+    pub labels: Vec<Vec<(String, String)>>,
+    /// The first failing query's error, as the engine reported it.
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Everything the dashboard page needs, in one answer: the dashboard, its variables and every
+/// panel's data. One request instead of one per panel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardView {
+    pub dashboard: crate::dashboard::Dashboard,
+    pub meta: DashboardMeta,
+    pub variables: Vec<VariableState>,
+    pub panels: Vec<PanelResult>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// A series returned by a query: labels and finite samples.
+pub type QuerySeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
+/// The queries dashboards need, answered by Vigil's engine (or, later, another data source).
+pub trait DataSource: Send + Sync {
+    /// A range query; each series' labels and samples.
+    fn range_query(
+        &self,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<QuerySeries>, String>;
+    /// An instant query; each result's labels and `(time, value)`. Scalars have no labels.
+    fn instant_query_at(&self, expr: &str, time_ms: i64) -> Result<Vec<QuerySeries>, String>;
+    /// Values of a label over series matching `selector` (all series when `None`).
+    fn label_values(
+        &self,
+        label: &str,
+        selector: Option<&str>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, String>;
+    /// Label names over series matching `selector`.
+    fn label_names(&self, selector: Option<&str>, start_ms: i64, end_ms: i64) -> Result<Vec<String>, String>;
+    /// The default scrape interval, the floor of `$__interval` and the base of `$__rate_interval`.
+    fn scrape_interval_ms(&self) -> i64;
 }

@@ -11,7 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use app::model::{Backend, QueryTable, SharedBackend, StatusInfo, TargetInfo};
+use app::dashboard::Dashboard;
+use app::model::{
+    Backend, DashboardMeta, DashboardSummary, DataSource, QuerySeries, QueryTable, SharedBackend, StatusInfo,
+    TargetInfo,
+};
 use axum::body::Body;
 use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -98,7 +102,118 @@ fn resolve_site_root(explicit: Option<String>, compiled: &str, exe: Option<PathB
 /// The UI's view of the server.
 pub struct UiBackend(pub Arc<crate::Services>);
 
+fn pairs(labels: &crate::tsdb::labels::Labels) -> Vec<(String, String)> {
+    labels.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+}
+
+impl UiBackend {
+    fn db(&self) -> Result<&Arc<crate::tsdb::db::Db>, String> {
+        self.0.db.get().ok_or_else(|| "storage is not ready yet".to_string())
+    }
+
+    /// Matcher sets of an optional series selector (all series when absent).
+    fn matcher_sets(selector: Option<&str>) -> Result<Vec<Vec<crate::tsdb::index::Matcher>>, String> {
+        match selector {
+            Some(s) => crate::api::parse_selector(s).map_err(|e| e.to_string()),
+            None => Ok(vec![Vec::new()]),
+        }
+    }
+}
+
+impl DataSource for UiBackend {
+    fn range_query(
+        &self,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<QuerySeries>, String> {
+        let db = self.db()?;
+        let result =
+            self.0.engine.range(db.as_ref(), expr, start_ms, end_ms, step_ms).map_err(|e| e.to_string())?;
+        Ok(result.value.into_iter().map(|s| (pairs(&s.labels), s.points)).collect())
+    }
+
+    fn instant_query_at(&self, expr: &str, time_ms: i64) -> Result<Vec<QuerySeries>, String> {
+        use crate::promql::Value;
+        let db = self.db()?;
+        let result = self.0.engine.instant(db.as_ref(), expr, time_ms).map_err(|e| e.to_string())?;
+        Ok(match result.value {
+            Value::Scalar(t, v) => vec![(Vec::new(), vec![(t, v)])],
+            Value::String(..) => Vec::new(),
+            Value::Vector(samples) => {
+                samples.into_iter().map(|s| (pairs(&s.labels), vec![(s.t, s.v)])).collect()
+            }
+            Value::Matrix(series) => series.into_iter().map(|s| (pairs(&s.labels), s.points)).collect(),
+        })
+    }
+
+    fn label_values(
+        &self,
+        label: &str,
+        selector: Option<&str>,
+        _start: i64,
+        _end: i64,
+    ) -> Result<Vec<String>, String> {
+        let db = self.db()?;
+        let mut out = Vec::new();
+        for set in Self::matcher_sets(selector)? {
+            out.extend(db.label_values(label, &set));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn label_names(&self, selector: Option<&str>, _start: i64, _end: i64) -> Result<Vec<String>, String> {
+        let db = self.db()?;
+        let mut out = Vec::new();
+        for set in Self::matcher_sets(selector)? {
+            out.extend(db.label_names(&set));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn scrape_interval_ms(&self) -> i64 {
+        let config = self.0.config.read();
+        let shortest = config.scrape_configs.iter().map(|c| c.interval(&config.global)).min();
+        shortest.unwrap_or(config.global.scrape_interval.0).as_millis() as i64
+    }
+}
+
 impl Backend for UiBackend {
+    fn dashboards(&self, query: &str, tags: &[String]) -> Vec<DashboardSummary> {
+        let Some(store) = self.0.dashboards.get() else { return Vec::new() };
+        store
+            .search(query, tags)
+            .into_iter()
+            .map(|e| DashboardSummary {
+                url: e.url(),
+                uid: e.dashboard.uid.clone(),
+                title: e.dashboard.title.clone(),
+                tags: e.dashboard.tags.clone(),
+                provisioned: e.meta.provisioned.clone(),
+            })
+            .collect()
+    }
+
+    fn dashboard(&self, uid: &str) -> Option<(Dashboard, DashboardMeta)> {
+        let e = self.0.dashboards.get()?.get(uid)?;
+        let meta = DashboardMeta {
+            url: e.url(),
+            slug: e.slug(),
+            can_save: !e.read_only(),
+            provisioned: e.meta.provisioned.clone(),
+        };
+        Some((e.dashboard, meta))
+    }
+
+    fn save_dashboard(&self, dashboard: Dashboard, message: &str, overwrite: bool) -> Result<i64, String> {
+        let store = self.0.dashboards.get().ok_or("dashboards are not loaded yet")?;
+        store.save(dashboard, overwrite, message).map(|s| s.version).map_err(|e| e.to_string())
+    }
     fn status(&self) -> StatusInfo {
         self.0.status()
     }
@@ -181,6 +296,7 @@ pub fn router(state: WebState) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/-/quit", post(quit).put(quit))
         .merge(crate::api::router())
+        .merge(crate::dashboards::api::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || app::shell(options.clone())

@@ -1,0 +1,602 @@
+//! Panel drawing for dashboards: time series, stat, gauge, bar gauge and heatmap panels drawn
+//! with plotters onto any [`DrawingBackend`], so one code path paints the browser's `<canvas>`
+//! (plotters-canvas, feature `hydrate`) and the server's first-frame SVG ([`render_svg`], always
+//! built, which is also what the tests look at).
+//!
+//! The caller hands over [`PanelData`] (series already queried at a step, see [`choose_step`]
+//! for Grafana's `$__interval` rule) and [`ChartOptions`] (the Grafana field config that
+//! matters for drawing). [`draw_panel`] dispatches on [`PanelKind`] to the drawers in
+//! `timeseries`, `single` (stat, gauge, bar gauge) and `heatmap`; each lays out its own
+//! pixels through the small [`Pen`] wrapper, which also scales every size by the device pixel
+//! ratio. Value text comes from [`units`] (Grafana unit ids), tick positions and time labels
+//! from `ticks`, colours (classic palette, Grafana colour names, theme frame colours) from
+//! `colors`. A time series draw returns a [`PlotGeometry`], the pixel↔time/value mapping
+//! the UI needs for hover crosshairs, tooltips and drag-to-zoom; [`values_at`] and
+//! [`legend_stats`] serve an HTML tooltip and legend drawn by the UI.
+//!
+//! Text is never measured through plotters: with no font features plotters only estimates on
+//! native and asks the DOM on wasm, so widths come from the `text_width` estimate and the
+//! backends (SVG `<text>`, canvas `fillText`) render the glyphs themselves. That keeps font
+//! rasterizers out of the wasm bundle.
+
+mod colors;
+mod heatmap;
+mod single;
+mod ticks;
+mod timeseries;
+pub mod units;
+
+pub use colors::{color_css, parse_color, series_color, CLASSIC_PALETTE};
+pub use heatmap::draw_heatmap;
+pub use single::{draw_bargauge, draw_gauge, draw_stat};
+pub use ticks::{choose_step, round_interval};
+pub use timeseries::draw_timeseries;
+
+use plotters::coord::Shift;
+use plotters::element::{Circle, PathElement, Polygon, Rectangle};
+use plotters::prelude::{DrawingArea, DrawingBackend, IntoDrawingArea, SVGBackend};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontFamily, FontStyle, IntoFont, RGBAColor, ShapeStyle, TextStyle};
+use serde::{Deserialize, Serialize};
+
+/// One line of a panel: legend text and `(time in Unix ms, value)` samples in time order.
+/// NaN values and missing steps are gaps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// What a panel shows: its series over `start_ms..=end_ms`, queried every `step_ms`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PanelData {
+    pub series: Vec<Series>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The query step; a sample missing for more than 1.5 steps breaks the line. 0 means
+    /// unknown (the smallest spacing between samples is used instead).
+    pub step_ms: i64,
+}
+
+/// Grafana's absolute thresholds: `base_color` below the first step, then each step's colour
+/// from its value up. Colours are Grafana names (`green`, `red`, `dark-orange`...) or CSS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub base_color: String,
+    pub steps: Vec<(f64, String)>,
+}
+
+impl Thresholds {
+    /// The colour name in force at `value` (steps need not be sorted).
+    pub fn color_for(&self, value: f64) -> &str {
+        let mut best: Option<&(f64, String)> = None;
+        for s in &self.steps {
+            if value >= s.0 && best.is_none_or(|b| s.0 >= b.0) {
+                best = Some(s);
+            }
+        }
+        best.map_or(self.base_color.as_str(), |s| s.1.as_str())
+    }
+}
+
+impl Default for Thresholds {
+    /// Grafana's default for new panels: green, red from 80.
+    fn default() -> Self {
+        Thresholds { base_color: "green".into(), steps: vec![(80.0, "red".into())] }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Theme {
+    #[default]
+    Light,
+    Dark,
+}
+
+/// Grafana's `drawStyle` for time series.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DrawStyle {
+    #[default]
+    Line,
+    Bars,
+    Points,
+}
+
+/// Grafana's stat/gauge `reduceOptions.calcs`: how a series becomes one number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Calc {
+    /// `lastNotNull`, Grafana's default.
+    #[default]
+    Last,
+    Mean,
+    Min,
+    Max,
+    Sum,
+    First,
+}
+
+impl Calc {
+    /// From Grafana's calc id; unknown ids read as `lastNotNull`.
+    pub fn from_grafana(id: &str) -> Calc {
+        match id {
+            "mean" | "avg" => Calc::Mean,
+            "min" => Calc::Min,
+            "max" => Calc::Max,
+            "sum" | "total" => Calc::Sum,
+            "first" | "firstNotNull" => Calc::First,
+            _ => Calc::Last,
+        }
+    }
+
+    /// The reduced value of `points` (NaN ignored); None when there is no number.
+    pub fn apply(self, points: &[(i64, f64)]) -> Option<f64> {
+        let s = legend_stats(points);
+        match self {
+            Calc::Last => s.last,
+            Calc::Mean => s.mean,
+            Calc::Min => s.min,
+            Calc::Max => s.max,
+            Calc::Sum => s.mean.map(|m| m * s.count as f64),
+            Calc::First => points.iter().map(|p| p.1).find(|v| v.is_finite()),
+        }
+    }
+}
+
+/// Grafana's stat `colorMode`: what the threshold colour paints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColorMode {
+    #[default]
+    Value,
+    Background,
+    None,
+}
+
+/// The Grafana panel options that change the drawing. Build with `..Default::default()`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartOptions {
+    /// Grafana unit id (`short`, `bytes`, `s`, `percent`...), see [`units::format_value`].
+    pub unit: String,
+    pub decimals: Option<u32>,
+    /// Hard axis limits (gauges: the scale, default 0..100).
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub thresholds: Option<Thresholds>,
+    pub theme: Theme,
+    pub draw_style: DrawStyle,
+    /// Area fill under lines, 0–100 as Grafana's `fillOpacity`.
+    pub fill_opacity: f64,
+    /// Line width in CSS pixels (Grafana's `lineWidth`, default 1).
+    pub line_width: f64,
+    /// Draw a legend under a time series (the UI may instead render one in HTML).
+    pub show_legend: bool,
+    /// Time labels in UTC; otherwise shifted by `tz_offset_minutes`.
+    pub timezone_utc: bool,
+    /// Minutes east of UTC for local-time labels (the browser's `-getTimezoneOffset()`).
+    pub tz_offset_minutes: i32,
+    /// Stat/gauge/bar gauge: how each series becomes one value.
+    pub calc: Calc,
+    /// Stat: what the threshold colour paints.
+    pub color_mode: ColorMode,
+    /// Stat: draw the series as a sparkline behind the value (Grafana `graphMode: area`).
+    pub sparkline: bool,
+    /// Device pixels per CSS pixel: every size is multiplied by it. [`draw_on_canvas`] sets it.
+    pub pixel_ratio: f64,
+}
+
+impl Default for ChartOptions {
+    fn default() -> Self {
+        ChartOptions {
+            unit: "short".into(),
+            decimals: None,
+            min: None,
+            max: None,
+            thresholds: None,
+            theme: Theme::Light,
+            draw_style: DrawStyle::Line,
+            fill_opacity: 0.0,
+            line_width: 1.0,
+            show_legend: true,
+            timezone_utc: true,
+            tz_offset_minutes: 0,
+            calc: Calc::Last,
+            color_mode: ColorMode::Value,
+            sparkline: true,
+            pixel_ratio: 1.0,
+        }
+    }
+}
+
+impl ChartOptions {
+    fn offset_ms(&self) -> i64 {
+        if self.timezone_utc {
+            0
+        } else {
+            i64::from(self.tz_offset_minutes) * 60_000
+        }
+    }
+}
+
+/// Panel types this module draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PanelKind {
+    #[default]
+    TimeSeries,
+    Stat,
+    Gauge,
+    BarGauge,
+    Heatmap,
+}
+
+impl PanelKind {
+    /// From Grafana's panel `type`; None for types drawn elsewhere (text, table...).
+    pub fn from_grafana(ty: &str) -> Option<PanelKind> {
+        Some(match ty {
+            "timeseries" | "graph" => PanelKind::TimeSeries,
+            "stat" | "singlestat" => PanelKind::Stat,
+            "gauge" => PanelKind::Gauge,
+            "bargauge" => PanelKind::BarGauge,
+            "heatmap" => PanelKind::Heatmap,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("drawing failed: {0}")]
+    Backend(String),
+    #[error("cannot draw into a {0}×{1} area")]
+    Size(u32, u32),
+    #[error("canvas unavailable: {0}")]
+    Canvas(String),
+}
+
+/// Where the plot sits in the drawn pixels and what it spans, so pointer positions map to
+/// times and values. Pixels are relative to the drawing's top-left corner, in the caller's
+/// units: CSS pixels from [`draw_on_canvas`], device pixels from the `draw_*` functions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlotGeometry {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// The value axis (bottom, top); 0..1 for panels without one.
+    pub y_min: f64,
+    pub y_max: f64,
+}
+
+impl PlotGeometry {
+    /// The time under horizontal pixel `x_px`, clamped to the plotted range.
+    pub fn time_at(&self, x_px: f64) -> i64 {
+        if self.width <= 0.0 || !x_px.is_finite() {
+            return self.start_ms;
+        }
+        let f = ((x_px - self.left) / self.width).clamp(0.0, 1.0);
+        self.start_ms + (f * (self.end_ms - self.start_ms) as f64).round() as i64
+    }
+
+    /// Horizontal pixel of time `t_ms` (outside the plot when the time is outside the range).
+    pub fn x_of(&self, t_ms: i64) -> f64 {
+        let span = (self.end_ms - self.start_ms).max(1) as f64;
+        self.left + (t_ms - self.start_ms) as f64 / span * self.width
+    }
+
+    /// Vertical pixel of `value`.
+    pub fn y_of(&self, value: f64) -> f64 {
+        // Halves first: the span of a ±f64::MAX axis would overflow to infinity.
+        let span = self.y_max / 2.0 - self.y_min / 2.0;
+        if span <= 0.0 || !span.is_finite() {
+            return self.top + self.height;
+        }
+        self.top + (self.y_max / 2.0 - value / 2.0) / span * self.height
+    }
+
+    /// The value at vertical pixel `y_px`.
+    pub fn value_at(&self, y_px: f64) -> f64 {
+        if self.height <= 0.0 {
+            return self.y_min;
+        }
+        let f = (y_px - self.top) / self.height;
+        self.y_max - f * (self.y_max / 2.0 - self.y_min / 2.0) * 2.0
+    }
+
+    /// Whether the pixel is inside the plot rectangle.
+    pub fn contains(&self, x_px: f64, y_px: f64) -> bool {
+        x_px >= self.left
+            && x_px <= self.left + self.width
+            && y_px >= self.top
+            && y_px <= self.top + self.height
+    }
+
+    fn scaled(self, by: f64) -> PlotGeometry {
+        PlotGeometry {
+            left: self.left * by,
+            top: self.top * by,
+            width: self.width * by,
+            height: self.height * by,
+            ..self
+        }
+    }
+}
+
+/// Summary of one series for a legend: min, max, mean and last of its numeric samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LegendStats {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub last: Option<f64>,
+    /// Numeric samples counted (NaN and ±Inf are skipped).
+    pub count: usize,
+}
+
+/// [`LegendStats`] of `points`, skipping NaN and infinities.
+pub fn legend_stats(points: &[(i64, f64)]) -> LegendStats {
+    let mut s = LegendStats::default();
+    let mut sum = 0.0;
+    for &(_, v) in points {
+        if !v.is_finite() {
+            continue;
+        }
+        s.min = Some(s.min.map_or(v, |m: f64| m.min(v)));
+        s.max = Some(s.max.map_or(v, |m: f64| m.max(v)));
+        s.last = Some(v);
+        sum += v;
+        s.count += 1;
+    }
+    if s.count > 0 {
+        s.mean = Some(sum / s.count as f64);
+    }
+    s
+}
+
+/// For a tooltip at time `t_ms`: each series' sample nearest to it within half a step (or
+/// None), in series order.
+pub fn values_at(data: &PanelData, t_ms: i64) -> Vec<Option<(i64, f64)>> {
+    let tol = if data.step_ms > 0 { data.step_ms / 2 } else { i64::MAX };
+    data.series
+        .iter()
+        .map(|s| {
+            let i = s.points.partition_point(|p| p.0 < t_ms);
+            let cands = [i.checked_sub(1).and_then(|j| s.points.get(j)), s.points.get(i)];
+            cands
+                .into_iter()
+                .flatten()
+                .filter(|p| p.0.abs_diff(t_ms) <= tol.unsigned_abs())
+                .min_by_key(|p| p.0.abs_diff(t_ms))
+                .copied()
+        })
+        .collect()
+}
+
+/// Draws panel `kind` into `area`.
+pub fn draw_panel<DB: DrawingBackend>(
+    kind: PanelKind,
+    area: &DrawingArea<DB, Shift>,
+    data: &PanelData,
+    opts: &ChartOptions,
+) -> Result<PlotGeometry, ChartError> {
+    match kind {
+        PanelKind::TimeSeries => draw_timeseries(area, data, opts),
+        PanelKind::Stat => draw_stat(area, data, opts),
+        PanelKind::Gauge => draw_gauge(area, data, opts),
+        PanelKind::BarGauge => draw_bargauge(area, data, opts),
+        PanelKind::Heatmap => draw_heatmap(area, data, opts),
+    }
+}
+
+/// The panel as an SVG document `width`×`height` pixels: the server's first frame, before the
+/// browser's canvas takes over.
+pub fn render_svg(
+    kind: PanelKind,
+    data: &PanelData,
+    opts: &ChartOptions,
+    width: u32,
+    height: u32,
+) -> Result<String, ChartError> {
+    if width == 0 || height == 0 || width > 16_384 || height > 16_384 {
+        return Err(ChartError::Size(width, height));
+    }
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        draw_panel(kind, &root, data, opts)?;
+        root.present().map_err(backend_err)?;
+    }
+    Ok(out)
+}
+
+/// Draws the panel into `canvas` at its CSS size times `devicePixelRatio`, so lines stay sharp
+/// on high-density screens. The canvas needs a CSS size (e.g. `width:100%;height:100%` in a
+/// sized box); without one its `width`/`height` attributes are used. The geometry returned is
+/// in CSS pixels relative to the canvas, ready for `offsetX`/`offsetY` of pointer events.
+#[cfg(feature = "hydrate")]
+pub fn draw_on_canvas(
+    canvas: &web_sys::HtmlCanvasElement,
+    kind: PanelKind,
+    data: &PanelData,
+    opts: &ChartOptions,
+) -> Result<PlotGeometry, ChartError> {
+    let ratio = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let ratio = if ratio.is_finite() && ratio > 0.0 { ratio.min(4.0) } else { 1.0 };
+    let (css_w, css_h) = match (canvas.client_width(), canvas.client_height()) {
+        (w, h) if w > 0 && h > 0 => (f64::from(w), f64::from(h)),
+        _ => (f64::from(canvas.width()) / ratio, f64::from(canvas.height()) / ratio),
+    };
+    let (w, h) = ((css_w * ratio).round() as u32, (css_h * ratio).round() as u32);
+    if w == 0 || h == 0 {
+        return Err(ChartError::Size(w, h));
+    }
+    // Assigning the size clears the canvas even when unchanged; only do it when needed.
+    if canvas.width() != w {
+        canvas.set_width(w);
+    }
+    if canvas.height() != h {
+        canvas.set_height(h);
+    }
+    let backend = plotters_canvas::CanvasBackend::with_canvas_object(canvas.clone())
+        .ok_or_else(|| ChartError::Canvas("no 2d context".into()))?;
+    let root = backend.into_drawing_area();
+    let mut o = opts.clone();
+    o.pixel_ratio = ratio * opts.pixel_ratio.clamp(0.25, 4.0);
+    let geo = draw_panel(kind, &root, data, &o)?;
+    root.present().map_err(backend_err)?;
+    Ok(geo.scaled(1.0 / ratio))
+}
+
+fn backend_err<E: std::error::Error + Send + Sync>(
+    e: plotters::drawing::DrawingAreaErrorKind<E>,
+) -> ChartError {
+    ChartError::Backend(e.to_string())
+}
+
+/// Pixel-level drawing on one area with sizes given in CSS pixels (scaled by the pixel
+/// ratio) and colours from the theme. Coordinates are device pixels, relative to the area.
+pub(crate) struct Pen<'a, DB: DrawingBackend> {
+    area: &'a DrawingArea<DB, Shift>,
+    /// Device pixels per CSS pixel.
+    pub s: f64,
+    pub pal: colors::Palette,
+    pub w: f64,
+    pub h: f64,
+    /// Font size multiplier that makes text the same pixel size on every backend.
+    font_k: f64,
+}
+
+impl<'a, DB: DrawingBackend> Pen<'a, DB> {
+    fn new(area: &'a DrawingArea<DB, Shift>, opts: &ChartOptions) -> Result<Self, ChartError> {
+        let (w, h) = area.dim_in_pixel();
+        if w == 0 || h == 0 {
+            return Err(ChartError::Size(w, h));
+        }
+        let s = if opts.pixel_ratio.is_finite() && opts.pixel_ratio > 0.0 { opts.pixel_ratio } else { 1.0 };
+        // plotters' SVG backend writes `font-size` as the requested size / 1.24 while the
+        // canvas backend uses it as is; undo the SVG shrink so both draw the same text.
+        let font_k = if std::any::type_name::<DB>().contains("SVGBackend") { 1.24 } else { 1.0 };
+        Ok(Pen { area, s, pal: colors::palette(opts.theme), w: f64::from(w), h: f64::from(h), font_k })
+    }
+
+    /// `css` CSS pixels in device pixels.
+    fn px(&self, css: f64) -> f64 {
+        css * self.s
+    }
+
+    fn clear(&self) -> Result<(), ChartError> {
+        self.area.fill(&self.pal.background).map_err(backend_err)
+    }
+
+    fn line(&self, pts: Vec<(i32, i32)>, color: RGBAColor, width_css: f64) -> Result<(), ChartError> {
+        if pts.len() < 2 {
+            return Ok(());
+        }
+        let style = ShapeStyle { color, filled: false, stroke_width: self.stroke(width_css) };
+        self.area.draw(&PathElement::new(pts, style)).map_err(backend_err)
+    }
+
+    fn stroke(&self, width_css: f64) -> u32 {
+        (width_css * self.s).round().clamp(1.0, 100.0) as u32
+    }
+
+    fn polygon(&self, pts: Vec<(i32, i32)>, color: RGBAColor) -> Result<(), ChartError> {
+        if pts.len() < 3 {
+            return Ok(());
+        }
+        let style = ShapeStyle { color, filled: true, stroke_width: 0 };
+        self.area.draw(&Polygon::new(pts, style)).map_err(backend_err)
+    }
+
+    fn rect(&self, x0: f64, y0: f64, x1: f64, y1: f64, color: RGBAColor) -> Result<(), ChartError> {
+        let style = ShapeStyle { color, filled: true, stroke_width: 0 };
+        let (x0, x1) = (x0.min(x1), x0.max(x1));
+        let (y0, y1) = (y0.min(y1), y0.max(y1));
+        self.area.draw(&Rectangle::new([(ip(x0), ip(y0)), (ip(x1), ip(y1))], style)).map_err(backend_err)
+    }
+
+    fn circle(&self, x: f64, y: f64, r_css: f64, color: RGBAColor) -> Result<(), ChartError> {
+        let style = ShapeStyle { color, filled: true, stroke_width: 0 };
+        let r = (r_css * self.s).round().max(1.0) as i32;
+        self.area.draw(&Circle::new((ip(x), ip(y)), r, style)).map_err(backend_err)
+    }
+
+    /// Text of `size_css` pixels anchored at `(x, y)` by `h`/`v`.
+    #[allow(clippy::too_many_arguments)]
+    fn text(
+        &self,
+        text: &str,
+        x: f64,
+        y: f64,
+        size_css: f64,
+        color: RGBAColor,
+        h: HPos,
+        v: VPos,
+    ) -> Result<(), ChartError> {
+        self.text_px(text, x, y, size_css * self.s, color, h, v, false)
+    }
+
+    /// Text whose size is already in device pixels (fitted to a box).
+    #[allow(clippy::too_many_arguments)]
+    fn text_px(
+        &self,
+        text: &str,
+        x: f64,
+        y: f64,
+        size_px: f64,
+        color: RGBAColor,
+        h: HPos,
+        v: VPos,
+        bold: bool,
+    ) -> Result<(), ChartError> {
+        if text.is_empty() || size_px < 1.0 {
+            return Ok(());
+        }
+        let style = if bold { FontStyle::Bold } else { FontStyle::Normal };
+        let font = (FontFamily::SansSerif, size_px.round() * self.font_k, style).into_font();
+        let ts = TextStyle::from(font).color(&color).pos(Pos::new(h, v));
+        self.area.draw_text(text, &ts, (ip(x), ip(y))).map_err(backend_err)
+    }
+}
+
+/// Estimated width in device pixels of `text` at `size_px`: the average advance of a sans-serif
+/// face, a little generous so labels never collide.
+fn text_width(text: &str, size_px: f64) -> f64 {
+    text.chars()
+        .map(|c| match c {
+            '.' | ',' | ':' | ' ' | 'i' | 'l' | '|' | '\'' | '!' => 0.3,
+            'm' | 'w' | 'M' | 'W' | '%' => 0.9,
+            c if c.is_ascii_uppercase() => 0.68,
+            _ => 0.58,
+        })
+        .sum::<f64>()
+        * size_px
+}
+
+/// Float pixel to backend pixel, saturating far-off coordinates so they cannot overflow.
+fn ip(v: f64) -> i32 {
+    if v.is_nan() {
+        0
+    } else {
+        v.round().clamp(-1e7, 1e7) as i32
+    }
+}
+
+/// Trims `text` with an ellipsis to fit `max_px` at `size_px`.
+fn fit_text(text: &str, size_px: f64, max_px: f64) -> String {
+    if text_width(text, size_px) <= max_px {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for c in text.chars() {
+        out.push(c);
+        if text_width(&out, size_px) + size_px * 0.6 > max_px {
+            out.pop();
+            break;
+        }
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! Rendering tests through the SVG backend.
+
+use super::*;
+
+fn svg(kind: PanelKind, data: &PanelData, opts: &ChartOptions) -> String {
+    match render_svg(kind, data, opts, 800, 300) {
+        Ok(s) => s,
+        Err(e) => panic!("render failed: {e}"),
+    }
+}
+
+/// Polylines drawn in series colour `index`.
+fn lines_of(svg: &str, index: usize) -> usize {
+    let color = series_color(index).to_ascii_uppercase();
+    svg.lines().filter(|l| l.contains("<polyline") && l.to_ascii_uppercase().contains(&color)).count()
+}
+
+/// Whether some `<text>` element reads exactly `text` (the SVG backend puts it on its own line).
+fn has_text(svg: &str, text: &str) -> bool {
+    svg.lines().any(|l| l.trim() == text)
+}
+
+fn series<P: IntoIterator<Item = (i64, f64)>>(name: &str, pts: P) -> Series {
+    Series { name: name.into(), points: pts.into_iter().collect() }
+}
+
+const T0: i64 = 1_795_680_000_000;
+const STEP: i64 = 15_000;
+
+fn panel(series: Vec<Series>) -> PanelData {
+    PanelData { series, start_ms: T0, end_ms: T0 + 100 * STEP, step_ms: STEP }
+}
+
+fn ramp(n: i64, f: impl Fn(i64) -> f64) -> Vec<(i64, f64)> {
+    (0..=n).map(|i| (T0 + i * STEP, f(i))).collect()
+}
+
+#[test]
+fn one_polyline_per_series() {
+    let data = panel(vec![series("a", ramp(100, |i| i as f64)), series("b", ramp(100, |i| (i * i) as f64))]);
+    let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    assert!(out.starts_with("<svg"));
+    assert_eq!(lines_of(&out, 0), 1, "{out}");
+    assert_eq!(lines_of(&out, 1), 1);
+    assert!(has_text(&out, "a") && has_text(&out, "b"), "legend names");
+}
+
+#[test]
+fn gap_splits_line() {
+    let mut pts = ramp(100, |i| i as f64);
+    pts.retain(|p| !(p.0 > T0 + 40 * STEP && p.0 < T0 + 45 * STEP));
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", pts)]), &ChartOptions::default());
+    assert_eq!(lines_of(&out, 0), 2);
+}
+
+#[test]
+fn nan_splits_line_and_never_panics() {
+    let pts = ramp(100, |i| if i == 50 { f64::NAN } else { (i as f64).sin() });
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", pts)]), &ChartOptions::default());
+    assert_eq!(lines_of(&out, 0), 2);
+    let all_nan = ramp(100, |_| f64::NAN);
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", all_nan)]), &ChartOptions::default());
+    assert!(has_text(&out, "No data"));
+    let inf = ramp(100, |i| if i % 2 == 0 { f64::INFINITY } else { -1.0 });
+    svg(PanelKind::TimeSeries, &panel(vec![series("a", inf)]), &ChartOptions::default());
+}
+
+#[test]
+fn empty_data_says_no_data() {
+    let out = svg(PanelKind::TimeSeries, &panel(vec![]), &ChartOptions::default());
+    assert!(has_text(&out, "No data"));
+    let out = svg(PanelKind::TimeSeries, &PanelData::default(), &ChartOptions::default());
+    assert!(has_text(&out, "No data"));
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", Vec::new())]), &ChartOptions::default());
+    assert!(has_text(&out, "No data"));
+}
+
+#[test]
+fn extreme_values_render() {
+    for (lo, hi) in [(1e300, 1e301), (-1e308, 1e308), (1e-12, 3e-12), (-5.0, -1.0), (-f64::MAX, f64::MAX)] {
+        let pts = ramp(100, |i| lo * (1.0 - i as f64 / 100.0) + hi * (i as f64 / 100.0));
+        let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", pts)]), &ChartOptions::default());
+        assert_eq!(lines_of(&out, 0), 1, "{lo}..{hi}");
+    }
+}
+
+#[test]
+fn negative_values_label_axis() {
+    let pts = ramp(100, |i| -(i as f64));
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", pts)]), &ChartOptions::default());
+    assert!(has_text(&out, "-100") && has_text(&out, "-40"), "{out}");
+}
+
+#[test]
+fn single_point_and_constant_series() {
+    let one = vec![(T0 + 10 * STEP, 5.0)];
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", one.clone())]), &ChartOptions::default());
+    assert!(out.contains("<circle"), "a lone sample is a dot");
+    let flat = ramp(100, |_| 42.0);
+    let out = svg(PanelKind::TimeSeries, &panel(vec![series("a", flat)]), &ChartOptions::default());
+    assert_eq!(lines_of(&out, 0), 1);
+    let zero = ramp(100, |_| 0.0);
+    svg(PanelKind::TimeSeries, &panel(vec![series("a", zero)]), &ChartOptions::default());
+    // No time range given: the samples' span is used.
+    let data = PanelData { series: vec![series("a", one)], ..PanelData::default() };
+    svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+}
+
+#[test]
+fn every_kind_survives_hostile_input() {
+    let hostile = vec![
+        PanelData::default(),
+        panel(vec![series("a", Vec::new())]),
+        panel(vec![series("a", ramp(100, |_| f64::NAN))]),
+        panel(vec![series("a", vec![(T0, 1.0)])]),
+        panel(vec![series("a", ramp(100, |_| 3.0))]),
+        panel(vec![series("a", ramp(100, |i| if i % 3 == 0 { f64::INFINITY } else { -1e308 }))]),
+        PanelData { series: vec![series("a", ramp(10, |i| i as f64))], start_ms: 5, end_ms: 5, step_ms: -1 },
+    ];
+    let kinds =
+        [PanelKind::TimeSeries, PanelKind::Stat, PanelKind::Gauge, PanelKind::BarGauge, PanelKind::Heatmap];
+    let styles = [DrawStyle::Line, DrawStyle::Bars, DrawStyle::Points];
+    for data in &hostile {
+        for kind in kinds {
+            for (i, style) in styles.iter().enumerate() {
+                let opts = ChartOptions {
+                    draw_style: *style,
+                    fill_opacity: 50.0,
+                    min: if i == 1 { Some(10.0) } else { None },
+                    max: if i == 1 { Some(0.0) } else { None },
+                    theme: if i == 2 { Theme::Dark } else { Theme::Light },
+                    thresholds: Some(Thresholds::default()),
+                    ..ChartOptions::default()
+                };
+                for (w, h) in [(800, 300), (20, 10), (1, 1)] {
+                    if let Err(e) = render_svg(kind, data, &opts, w, h) {
+                        panic!("{kind:?} {style:?} {w}x{h}: {e}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(matches!(
+        render_svg(PanelKind::Stat, &PanelData::default(), &ChartOptions::default(), 0, 10),
+        Err(ChartError::Size(0, 10))
+    ));
+}
+
+#[test]
+fn many_series_use_distinct_colours() {
+    let data = panel((0..10).map(|k| series(&format!("s{k}"), ramp(100, move |i| (i * k) as f64))).collect());
+    let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    for k in 0..10 {
+        assert_eq!(lines_of(&out, k), 1, "series {k}");
+    }
+}
+
+#[test]
+fn long_series_are_thinned() {
+    let data = PanelData {
+        series: vec![series(
+            "a",
+            (0..20_000).map(|i| (T0 + i * 1000, (i as f64 * 0.37).sin())).collect::<Vec<_>>(),
+        )],
+        start_ms: T0,
+        end_ms: T0 + 20_000 * 1000,
+        step_ms: 1000,
+    };
+    let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    let line = out.lines().find(|l| l.contains("<polyline") && l.to_ascii_uppercase().contains("#7EB26D"));
+    let points = line.map_or(0, |l| l.matches(',').count());
+    assert!(points > 100 && points <= 4 * 800, "{points} points");
+}
+
+#[test]
+fn geometry_maps_both_ways() {
+    let data = panel(vec![series("a", ramp(100, |i| i as f64))]);
+    let mut out = String::new();
+    let geo = {
+        let root = SVGBackend::with_string(&mut out, (800, 300)).into_drawing_area();
+        match draw_timeseries(&root, &data, &ChartOptions::default()) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(geo.left > 0.0 && geo.width > 600.0 && geo.height > 100.0);
+    let t = T0 + 37 * STEP;
+    assert!((geo.time_at(geo.x_of(t)) - t).abs() <= STEP / 10);
+    assert_eq!(geo.time_at(-5.0), data.start_ms);
+    assert_eq!(geo.time_at(1e9), data.end_ms);
+    assert!((geo.value_at(geo.y_of(42.0)) - 42.0).abs() < 1e-9);
+    assert!(geo.contains(geo.left + 1.0, geo.top + 1.0));
+}
+
+#[test]
+fn legend_stats_and_values_at() {
+    let pts = vec![(0, 1.0), (1, f64::NAN), (2, 3.0), (3, -1.0)];
+    let s = legend_stats(&pts);
+    assert_eq!((s.min, s.max, s.mean, s.last, s.count), (Some(-1.0), Some(3.0), Some(1.0), Some(-1.0), 3));
+    assert_eq!(legend_stats(&[]).mean, None);
+    let data = PanelData {
+        series: vec![series("a", vec![(0, 1.0), (10, 2.0)]), series("b", vec![(100, 3.0)])],
+        start_ms: 0,
+        end_ms: 100,
+        step_ms: 10,
+    };
+    assert_eq!(values_at(&data, 6), vec![Some((10, 2.0)), None]);
+    assert_eq!(Calc::Sum.apply(&pts), Some(3.0));
+    assert_eq!(Calc::First.apply(&pts), Some(1.0));
+}
+
+#[test]
+fn thresholds_pick_highest_step_reached() {
+    let t =
+        Thresholds { base_color: "green".into(), steps: vec![(90.0, "red".into()), (70.0, "orange".into())] };
+    assert_eq!(t.color_for(10.0), "green");
+    assert_eq!(t.color_for(75.0), "orange");
+    assert_eq!(t.color_for(95.0), "red");
+    assert_eq!(t.color_for(f64::NAN), "green");
+}
+
+/// Writes sample panels to $VIGIL_CHART_DUMP (a directory) for a person to look at.
+#[test]
+fn dump_samples() {
+    let Some(dir) = std::env::var_os("VIGIL_CHART_DUMP") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    let mut s: Vec<Series> = (0..6)
+        .map(|k| {
+            series(
+                &format!("instance=\"10.0.0.{k}:9100\""),
+                ramp(100, move |i| 1e6 * (1.0 + k as f64) * (1.0 + ((i + 7 * k) as f64 / 9.0).sin())),
+            )
+        })
+        .collect();
+    s[1].points.retain(|p| !(p.0 > T0 + 40 * STEP && p.0 < T0 + 55 * STEP));
+    let data = panel(s);
+    let kinds = [
+        ("ts", PanelKind::TimeSeries),
+        ("stat", PanelKind::Stat),
+        ("gauge", PanelKind::Gauge),
+        ("bargauge", PanelKind::BarGauge),
+        ("heatmap", PanelKind::Heatmap),
+    ];
+    for theme in [Theme::Light, Theme::Dark] {
+        for (name, kind) in kinds {
+            let opts = ChartOptions {
+                unit: "bytes".into(),
+                theme,
+                fill_opacity: 10.0,
+                thresholds: Some(Thresholds::default()),
+                ..ChartOptions::default()
+            };
+            let out = svg(kind, &data, &opts);
+            let _ = std::fs::write(dir.join(format!("{name}-{theme:?}.svg")), out);
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The time series panel: grid, axes, one line (or bars, or points) per series with gaps where
+//! samples are missing, optional area fill and legend.
+//!
+//! Lines are thinned before they reach the backend: per pixel column only the first, lowest,
+//! highest and last sample survive (the M4 reduction), which draws the same pixels as the full
+//! line while keeping a 2,000-sample series to at most four points per column.
+
+use super::colors::{parse_color, series_color};
+use super::ticks::{auto_range, time_label, time_ticks, value_ticks};
+use super::{
+    fit_text, ip, text_width, units, ChartError, ChartOptions, DrawStyle, PanelData, Pen, PlotGeometry,
+};
+use plotters::coord::Shift;
+use plotters::prelude::{DrawingArea, DrawingBackend};
+use plotters::style::text_anchor::{HPos, VPos};
+use plotters::style::RGBAColor;
+
+/// Axis and legend text size, CSS pixels.
+const FONT: f64 = 11.0;
+
+/// Draws a time series panel and returns where its plot landed.
+pub fn draw_timeseries<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    data: &PanelData,
+    opts: &ChartOptions,
+) -> Result<PlotGeometry, ChartError> {
+    let pen = Pen::new(area, opts)?;
+    pen.clear()?;
+    let (start, end) = time_range(data);
+    let fpx = pen.px(FONT);
+    let pad = pen.px(6.0);
+
+    let legend = if opts.show_legend && !data.series.is_empty() {
+        legend_layout(data, fpx, pen.w - 2.0 * pad, (pen.h * 0.3).max(fpx * 1.5), pen.s)
+    } else {
+        Vec::new()
+    };
+    let row_h = pen.px(17.0);
+    let legend_h = legend.len() as f64 * row_h;
+    let top = pad + fpx * 0.5;
+    let bottom = (pen.h - pad - legend_h - fpx - pen.px(10.0)).max(top + 1.0);
+
+    let (dmin, dmax, any) = value_extent(data, start, end, opts.draw_style == DrawStyle::Bars);
+    let max_yticks = ((bottom - top) / pen.px(28.0)).floor().clamp(1.0, 12.0) as usize;
+    let (y_min, y_max) = if any {
+        auto_range(dmin, dmax, opts.min, opts.max, max_yticks)
+    } else {
+        auto_range(0.0, 1.0, opts.min, opts.max, max_yticks)
+    };
+    let yt = value_ticks(y_min, y_max, max_yticks);
+    let ylabels: Vec<(f64, String)> =
+        yt.values().map(|v| (v, units::format_tick(v, yt.step, &opts.unit))).collect();
+    let label_w = ylabels.iter().map(|(_, l)| text_width(l, fpx)).fold(0.0, f64::max);
+    let left = (pad + label_w + pen.px(6.0)).min(pen.w * 0.5);
+    let right = (pen.w - pad).max(left + 1.0);
+
+    let geo = PlotGeometry {
+        left,
+        top,
+        width: right - left,
+        height: bottom - top,
+        start_ms: start,
+        end_ms: end,
+        y_min,
+        y_max,
+    };
+
+    // Grid and value axis.
+    for (v, label) in &ylabels {
+        let y = geo.y_of(*v);
+        pen.line(vec![(ip(left), ip(y)), (ip(right), ip(y))], pen.pal.grid, 1.0)?;
+        pen.text(label, left - pen.px(6.0), y, FONT, pen.pal.muted, HPos::Right, VPos::Center)?;
+    }
+
+    // Time axis: as many ticks as labels fit.
+    let range = end - start;
+    let offset = opts.offset_ms();
+    let sample = time_label(start, range, if range < 86_400_000 { 60_000 } else { 3_600_000 }, offset);
+    let slot = text_width(&sample, fpx) + pen.px(24.0);
+    let max_xticks = (geo.width / slot).floor().clamp(1.0, 30.0) as usize;
+    let (xticks, xstep) = time_ticks(start, end, max_xticks, offset);
+    for t in xticks {
+        let x = geo.x_of(t);
+        pen.line(vec![(ip(x), ip(top)), (ip(x), ip(bottom))], pen.pal.grid, 1.0)?;
+        let label = time_label(t, range, xstep, offset);
+        let half = text_width(&label, fpx) / 2.0;
+        if x - half >= 0.0 && x + half <= pen.w {
+            pen.text(&label, x, bottom + pen.px(4.0), FONT, pen.pal.muted, HPos::Center, VPos::Top)?;
+        }
+    }
+
+    if !any {
+        let cx = left + geo.width / 2.0;
+        let cy = top + geo.height / 2.0;
+        pen.text("No data", cx, cy, 16.0, pen.pal.muted, HPos::Center, VPos::Center)?;
+    } else {
+        for (i, s) in data.series.iter().enumerate() {
+            let color = parse_color(series_color(i), opts.theme).unwrap_or(pen.pal.text);
+            draw_series(&pen, &geo, &s.points, data.step_ms, color, opts)?;
+        }
+    }
+
+    let mut y = bottom + fpx + pen.px(10.0);
+    for row in &legend {
+        for item in row {
+            let cy = y + row_h / 2.0;
+            let x = pad + item.x;
+            let Some(index) = item.index else {
+                pen.text(&item.text, x, cy, FONT, pen.pal.muted, HPos::Left, VPos::Center)?;
+                continue;
+            };
+            let color = parse_color(series_color(index), opts.theme).unwrap_or(pen.pal.text);
+            pen.rect(x, cy - pen.px(1.5), x + pen.px(14.0), cy + pen.px(1.5), color)?;
+            pen.text(&item.text, x + pen.px(18.0), cy, FONT, pen.pal.text, HPos::Left, VPos::Center)?;
+        }
+        y += row_h;
+    }
+    Ok(geo)
+}
+
+/// The panel's time range, falling back to the samples' span when the caller left it empty.
+fn time_range(data: &PanelData) -> (i64, i64) {
+    if data.end_ms > data.start_ms {
+        return (data.start_ms, data.end_ms);
+    }
+    let mut lo = i64::MAX;
+    let mut hi = i64::MIN;
+    for s in &data.series {
+        if let (Some(a), Some(b)) = (s.points.first(), s.points.last()) {
+            lo = lo.min(a.0);
+            hi = hi.max(b.0);
+        }
+    }
+    if lo < hi {
+        (lo, hi)
+    } else if lo == hi {
+        (lo - 30_000, lo + 30_000)
+    } else {
+        (data.start_ms, data.start_ms.saturating_add(1))
+    }
+}
+
+/// Min and max of the finite samples inside the time range; bars also need zero in view.
+fn value_extent(data: &PanelData, start: i64, end: i64, with_zero: bool) -> (f64, f64, bool) {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for s in &data.series {
+        for &(t, v) in &s.points {
+            if v.is_finite() && t >= start && t <= end {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    let any = lo <= hi;
+    if any && with_zero {
+        lo = lo.min(0.0);
+        hi = hi.max(0.0);
+    }
+    (lo, hi, any)
+}
+
+/// The spacing that counts as "no gap": the query step, or the smallest spacing seen.
+fn effective_step(points: &[(i64, f64)], step_ms: i64) -> i64 {
+    if step_ms > 0 {
+        return step_ms;
+    }
+    points.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0).min().unwrap_or(0)
+}
+
+/// Index ranges of the unbroken runs of `points` inside `start..=end`: a NaN/Inf sample or a
+/// spacing over 1.5 steps starts a new run (a series that went stale leaves a hole).
+pub(crate) fn segments(points: &[(i64, f64)], step_ms: i64, start: i64, end: i64) -> Vec<(usize, usize)> {
+    let step = effective_step(points, step_ms);
+    let max_gap = if step > 0 { step.saturating_mul(3) / 2 } else { i64::MAX };
+    let mut out = Vec::new();
+    let mut run: Option<usize> = None;
+    let mut prev_t = i64::MIN;
+    for (i, &(t, v)) in points.iter().enumerate() {
+        let usable = v.is_finite() && t >= start && t <= end;
+        if let Some(b) = run {
+            if !usable || t.saturating_sub(prev_t) > max_gap {
+                out.push((b, i));
+                run = None;
+            }
+        }
+        if usable {
+            if run.is_none() {
+                run = Some(i);
+            }
+            prev_t = t;
+        }
+    }
+    if let Some(b) = run {
+        out.push((b, points.len()));
+    }
+    out
+}
+
+/// The run as pixels, thinned to first/min/max/last per pixel column.
+fn thin_pixels(run: &[(i64, f64)], geo: &PlotGeometry) -> Vec<(i32, i32)> {
+    let top = geo.top;
+    let bottom = geo.top + geo.height;
+    let mut out: Vec<(i32, i32)> = Vec::with_capacity(run.len().min(4 * geo.width as usize + 4));
+    // Column being collected: x, first y, (min y, order), (max y, order), last y.
+    let mut col: Option<(i32, i32, (i32, usize), (i32, usize), i32)> = None;
+    let push = |out: &mut Vec<(i32, i32)>, p: (i32, i32)| {
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    };
+    let flush = |out: &mut Vec<(i32, i32)>, c: (i32, i32, (i32, usize), (i32, usize), i32)| {
+        let (x, first, lo, hi, last) = c;
+        push(out, (x, first));
+        let (a, b) = if lo.1 <= hi.1 { (lo.0, hi.0) } else { (hi.0, lo.0) };
+        push(out, (x, a));
+        push(out, (x, b));
+        push(out, (x, last));
+    };
+    for (i, &(t, v)) in run.iter().enumerate() {
+        let x = ip(geo.x_of(t));
+        let y = ip(geo.y_of(v).clamp(top, bottom));
+        col = match col {
+            Some((cx, first, lo, hi, _)) if cx == x => {
+                let lo = if y < lo.0 { (y, i) } else { lo };
+                let hi = if y > hi.0 { (y, i) } else { hi };
+                Some((cx, first, lo, hi, y))
+            }
+            other => {
+                if let Some(c) = other {
+                    flush(&mut out, c);
+                }
+                Some((x, y, (y, i), (y, i), y))
+            }
+        };
+    }
+    if let Some(c) = col {
+        flush(&mut out, c);
+    }
+    out
+}
+
+fn draw_series<DB: DrawingBackend>(
+    pen: &Pen<DB>,
+    geo: &PlotGeometry,
+    points: &[(i64, f64)],
+    step_ms: i64,
+    color: RGBAColor,
+    opts: &ChartOptions,
+) -> Result<(), ChartError> {
+    let runs = segments(points, step_ms, geo.start_ms, geo.end_ms);
+    let base = ip(geo.y_of(0f64.clamp(geo.y_min, geo.y_max)));
+    let fill = (opts.fill_opacity / 100.0).clamp(0.0, 1.0);
+    let lw = if opts.line_width.is_finite() { opts.line_width.clamp(0.0, 10.0) } else { 1.0 };
+    match opts.draw_style {
+        DrawStyle::Line => {
+            for (a, b) in runs {
+                let px = thin_pixels(&points[a..b], geo);
+                if fill > 0.0 && px.len() > 1 {
+                    let mut poly = px.clone();
+                    if let (Some(f), Some(l)) = (px.first(), px.last()) {
+                        poly.push((l.0, base));
+                        poly.push((f.0, base));
+                    }
+                    pen.polygon(poly, RGBAColor(color.0, color.1, color.2, fill))?;
+                }
+                if px.len() == 1 {
+                    // A lone sample between gaps has no line to draw: show it as a dot.
+                    let (x, y) = px[0];
+                    pen.circle(f64::from(x), f64::from(y), lw + 1.0, color)?;
+                } else if lw > 0.0 {
+                    pen.line(px, color, lw)?;
+                }
+            }
+        }
+        DrawStyle::Bars => {
+            let step = effective_step(points, step_ms).max(1) as f64;
+            let span = (geo.end_ms - geo.start_ms).max(1) as f64;
+            let bar_w = (step / span * geo.width * 0.7).max(1.0);
+            let alpha = if fill > 0.0 { fill.max(0.2) } else { 0.8 };
+            let c = RGBAColor(color.0, color.1, color.2, alpha);
+            let mut last_x = i32::MIN;
+            for (a, b) in runs {
+                for &(t, v) in &points[a..b] {
+                    let x = geo.x_of(t);
+                    // Bars thinner than a pixel would paint the same column many times over.
+                    if bar_w < 2.0 && ip(x) == last_x {
+                        continue;
+                    }
+                    last_x = ip(x);
+                    let y = geo.y_of(v).clamp(geo.top, geo.top + geo.height);
+                    pen.rect(x - bar_w / 2.0, f64::from(base), x + bar_w / 2.0, y, c)?;
+                }
+            }
+        }
+        DrawStyle::Points => {
+            let mut last = (i32::MIN, i32::MIN);
+            for (a, b) in runs {
+                for &(t, v) in &points[a..b] {
+                    let p = (ip(geo.x_of(t)), ip(geo.y_of(v).clamp(geo.top, geo.top + geo.height)));
+                    if p != last {
+                        pen.circle(f64::from(p.0), f64::from(p.1), 2.5, color)?;
+                        last = p;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+struct LegendItem {
+    /// None for the "+N more" summary.
+    index: Option<usize>,
+    x: f64,
+    text: String,
+}
+
+/// Legend entries flowed into rows no wider than `width` and no taller than `max_h`; what does
+/// not fit is summed up as "+N more".
+fn legend_layout(data: &PanelData, fpx: f64, width: f64, max_h: f64, s: f64) -> Vec<Vec<LegendItem>> {
+    let row_h = 17.0 * s;
+    let max_rows = ((max_h / row_h).floor() as usize).max(1);
+    let swatch = 18.0 * s;
+    let gap = 14.0 * s;
+    let total = data.series.len();
+    let mut rows: Vec<Vec<LegendItem>> = vec![Vec::new()];
+    let mut shown_before = 0;
+    let mut x = 0.0;
+    for (i, series) in data.series.iter().enumerate() {
+        let name = if series.name.is_empty() { "Value" } else { series.name.as_str() };
+        let text = fit_text(name, fpx, (width * 0.6 - swatch).max(fpx));
+        let w = swatch + text_width(&text, fpx);
+        if x > 0.0 && x + w > width {
+            if rows.len() < max_rows {
+                shown_before += rows.last().map_or(0, Vec::len);
+                rows.push(Vec::new());
+                x = 0.0;
+            } else if let Some(row) = rows.last_mut() {
+                // Drop entries from the last row until the summary fits after them.
+                loop {
+                    let end_x = row.last().map_or(0.0, |it| it.x + swatch + text_width(&it.text, fpx) + gap);
+                    let more = format!("+{} more", total - shown_before - row.len());
+                    if end_x + text_width(&more, fpx) <= width || row.len() <= 1 {
+                        row.push(LegendItem { index: None, x: end_x, text: more });
+                        return rows;
+                    }
+                    row.pop();
+                }
+            }
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push(LegendItem { index: Some(i), x, text });
+        }
+        x += w + gap;
+    }
+    rows
+}
