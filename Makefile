@@ -1,4 +1,5 @@
-# Two entry points: `make run` starts Vigil, `make test` runs every check CI runs.
+# Entry points: `make run` starts Vigil, `make demo` starts it scraping demo services, `make test`
+# runs every check CI runs.
 # Each installs what it needs on a fresh Debian machine and skips what is already present.
 
 SHELL := /bin/bash
@@ -15,15 +16,21 @@ PEERS := $(CURDIR)/../shared/peers
 # binaryen 108 produces a bundle that fails to hydrate.
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-# Extra flags for `make run`, e.g. make run ARGS='--config.file=prometheus.yml'.
+# Extra flags for `make run` and `make demo`, e.g. make run ARGS='--config.file=prometheus.yml'.
 ARGS ?=
 
-.PHONY: run test .rust-tools .node-tools .chromium .peers .dnsmasq
+.PHONY: run demo test .rust-tools .node-tools .chromium .peers .dnsmasq
 
 run: .rust-tools .node-tools
 	cargo leptos build --release --precompress
 	@echo "Vigil: http://127.0.0.1:9090 (Ctrl-C stops it)"
 	target/release/vigil $(ARGS)
+
+# The demo: three instrumented services with generated traffic, scraped by Vigil, and the
+# "Image gallery" dashboard (make demo ARGS=--open opens it in the browser).
+demo: .rust-tools .node-tools
+	cargo leptos build --release --precompress
+	target/release/vigil demo $(ARGS)
 
 test: .rust-tools .node-tools .chromium .peers .dnsmasq
 	cargo fmt --all --check
