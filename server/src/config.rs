@@ -3,7 +3,9 @@
 //! [`Config::load`] reads and validates a file; [`Config::builtin`] is what Vigil runs with when
 //! no file is given (scrape itself every 15 s). Unknown fields are errors, as in Prometheus, so a
 //! typo never silently changes behaviour. [`PromDuration`] parses Prometheus's duration syntax
-//! (`1h30m`, `15s`, `500ms`).
+//! (`1h30m`, `15s`, `500ms`); [`ByteSize`] parses `body_size_limit`'s sizes (`10MB`). A
+//! [`Secret`] (passwords, tokens) is usable but always written as `<secret>`, so neither the
+//! Status page nor a log line ever shows one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -74,6 +76,32 @@ pub struct GlobalConfig {
     pub evaluation_interval: PromDuration,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub external_labels: BTreeMap<String, String>,
+    // Defaults for the scrape configs' limits of the same names. (Not a flattened struct:
+    // serde's `flatten` would disable `deny_unknown_fields`.)
+    /// Samples per scrape, counted after metric relabeling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_limit: Option<u64>,
+    /// Uncompressed body size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size_limit: Option<ByteSize>,
+    /// Labels per series, `__name__` and the target's labels included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_name_length_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_value_length_limit: Option<u64>,
+}
+
+/// Per-scrape limits, as in Prometheus; unset or 0 means no limit. Exceeding one fails the
+/// whole scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScrapeLimits {
+    pub sample_limit: Option<u64>,
+    pub body_size_limit: Option<ByteSize>,
+    pub label_limit: Option<u64>,
+    pub label_name_length_limit: Option<u64>,
+    pub label_value_length_limit: Option<u64>,
 }
 
 impl Default for GlobalConfig {
@@ -84,6 +112,11 @@ impl Default for GlobalConfig {
             scrape_timeout: PromDuration(Duration::from_secs(10)),
             evaluation_interval: PromDuration(Duration::from_secs(60)),
             external_labels: BTreeMap::new(),
+            sample_limit: None,
+            body_size_limit: None,
+            label_limit: None,
+            label_name_length_limit: None,
+            label_value_length_limit: None,
         }
     }
 }
@@ -119,6 +152,93 @@ pub struct ScrapeConfig {
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metric_relabel_configs: Vec<RelabelConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    /// Accepted for compatibility; Vigil scrapes over HTTP/1.1, which every exporter speaks.
+    #[serde(default = "default_true")]
+    pub enable_http2: bool,
+    /// Samples per scrape, counted after metric relabeling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_limit: Option<u64>,
+    /// Uncompressed body size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_size_limit: Option<ByteSize>,
+    /// Labels per series, `__name__` and the target's labels included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_name_length_limit: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_value_length_limit: Option<u64>,
+}
+
+/// A password or token. Compared and used as is, but serialized and debug-printed as
+/// `<secret>`, as Prometheus prints it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<secret>")
+    }
+}
+
+/// `basic_auth`: a user and a password given inline or read from a file at each scrape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `authorization`: an `Authorization: <type> <credentials>` header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(default = "default_auth_type", rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+}
+
+fn default_auth_type() -> String {
+    "Bearer".to_string()
+}
+
+/// `tls_config` for `https` targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificates (PEM) to verify the target with, instead of the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for targets that require one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
 }
 
 fn default_true() -> bool {
@@ -204,6 +324,20 @@ fn default_scheme() -> String {
 }
 
 impl ScrapeConfig {
+    /// The limits in force: this job's, else the global ones; 0 means none.
+    pub fn limits(&self, global: &GlobalConfig) -> ScrapeLimits {
+        let nonzero = |v: Option<u64>| v.filter(|&n| n > 0);
+        ScrapeLimits {
+            sample_limit: nonzero(self.sample_limit.or(global.sample_limit)),
+            body_size_limit: self.body_size_limit.or(global.body_size_limit).filter(|b| b.0 > 0),
+            label_limit: nonzero(self.label_limit.or(global.label_limit)),
+            label_name_length_limit: nonzero(self.label_name_length_limit.or(global.label_name_length_limit)),
+            label_value_length_limit: nonzero(
+                self.label_value_length_limit.or(global.label_value_length_limit),
+            ),
+        }
+    }
+
     /// The interval after the global default is applied.
     pub fn interval(&self, global: &GlobalConfig) -> Duration {
         self.scrape_interval.unwrap_or(global.scrape_interval).0
@@ -227,6 +361,7 @@ impl Config {
                 scrape_timeout: PromDuration(Duration::from_secs(10)),
                 evaluation_interval: PromDuration(Duration::from_secs(15)),
                 external_labels: BTreeMap::new(),
+                ..GlobalConfig::default()
             },
             scrape_configs: vec![ScrapeConfig {
                 job_name: "vigil".to_string(),
@@ -245,6 +380,16 @@ impl Config {
                 honor_timestamps: true,
                 relabel_configs: Vec::new(),
                 metric_relabel_configs: Vec::new(),
+                basic_auth: None,
+                authorization: None,
+                tls_config: None,
+                follow_redirects: true,
+                enable_http2: true,
+                sample_limit: None,
+                body_size_limit: None,
+                label_limit: None,
+                label_name_length_limit: None,
+                label_value_length_limit: None,
             }],
             storage: StorageConfig::default(),
         }
@@ -253,7 +398,32 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    /// Makes the credential and certificate file paths relative to `dir` (the configuration
+    /// file's directory), as Prometheus does.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let join = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p.as_mut().filter(|p| p.is_relative()) {
+                *p = dir.join(&*p);
+            }
+        };
+        for sc in &mut self.scrape_configs {
+            if let Some(b) = &mut sc.basic_auth {
+                join(&mut b.password_file);
+            }
+            if let Some(a) = &mut sc.authorization {
+                join(&mut a.credentials_file);
+            }
+            if let Some(t) = &mut sc.tls_config {
+                join(&mut t.ca_file);
+                join(&mut t.cert_file);
+                join(&mut t.key_file);
+            }
+        }
     }
 
     /// Parses and validates `text`; `path` only names the file in errors.
@@ -325,6 +495,7 @@ impl Config {
                     ));
                 }
             }
+            validate_client(sc).map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
             if !sc.metrics_path.starts_with('/') {
                 return Err(format!("job {:?}: metrics_path must start with '/'", sc.job_name));
             }
@@ -344,6 +515,40 @@ impl Config {
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+}
+
+/// Prometheus's rules for the HTTP client settings of a scrape config.
+fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
+    if let Some(b) = &sc.basic_auth {
+        if b.password.is_some() && b.password_file.is_some() {
+            return Err("at most one of basic_auth password & password_file must be configured".into());
+        }
+    }
+    if let Some(a) = &sc.authorization {
+        if sc.basic_auth.is_some() {
+            return Err("at most one of basic_auth & authorization must be configured".into());
+        }
+        if a.credentials.is_some() && a.credentials_file.is_some() {
+            return Err(
+                "at most one of authorization credentials & credentials_file must be configured".into()
+            );
+        }
+        if a.kind.eq_ignore_ascii_case("basic") {
+            return Err(r#"authorization type cannot be set to "basic", use "basic_auth" instead"#.into());
+        }
+        if a.kind.is_empty() || a.kind.contains(char::is_whitespace) {
+            return Err(format!("authorization type {:?} is not a single word", a.kind));
+        }
+    }
+    if let Some(t) = &sc.tls_config {
+        if t.cert_file.is_some() != t.key_file.is_some() {
+            return Err("tls_config needs both cert_file and key_file, or neither".into());
+        }
+        if t.server_name.is_some() {
+            return Err("tls_config.server_name is not supported yet; address the target by that name".into());
+        }
+    }
+    Ok(())
 }
 
 /// The YAML parser follows its one-line message (which already names line and column) with a
@@ -418,6 +623,64 @@ impl fmt::Display for PromDuration {
             }
         }
         Ok(())
+    }
+}
+
+/// A size in bytes in Prometheus's `body_size_limit` syntax: an integer with an optional unit
+/// `B`, `KB`, `MB`, `GB`, `TB` (or `KiB`... ), all powers of 1024 as in Prometheus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+const BYTE_UNITS: [(&str, u64); 5] =
+    [("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)];
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || format!("not a valid size: {s:?} (examples: 512KB, 10MB, 1GB)");
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = s[..digits].parse().map_err(|_| invalid())?;
+        let unit = s[digits..].trim().to_ascii_uppercase().replace("IB", "B");
+        let unit = if unit.len() == 1 && unit != "B" { format!("{unit}B") } else { unit };
+        let size = match unit.as_str() {
+            "" => 1,
+            u => BYTE_UNITS.iter().find(|(name, _)| *name == u).map(|(_, size)| *size).ok_or_else(invalid)?,
+        };
+        n.checked_mul(size).map(ByteSize).ok_or_else(invalid)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    /// The largest unit that divides the size exactly, e.g. `10MB`, `1500B`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (unit, size) = BYTE_UNITS
+            .iter()
+            .find(|(_, size)| self.0 != 0 && self.0.is_multiple_of(*size))
+            .copied()
+            .unwrap_or(("B", 1));
+        write!(f, "{}{unit}", self.0 / size)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -515,6 +778,67 @@ mod tests {
         let err = parse("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [x.org]\n        type: TXT\n")
             .unwrap_err();
         assert!(err.to_string().contains("TXT"), "{err}");
+    }
+
+    #[test]
+    fn client_settings_and_limits() {
+        let c = parse(
+            "global:\n  sample_limit: 1000\n  body_size_limit: 10MB\nscrape_configs:\n  - job_name: a\n    scheme: https\n    basic_auth: {username: u, password: hunter2}\n    tls_config: {ca_file: ca.pem, insecure_skip_verify: false}\n    follow_redirects: false\n    sample_limit: 10\n    label_limit: 5\n  - job_name: b\n    authorization: {credentials_file: /run/token}\n",
+        )
+        .unwrap();
+        let (a, b) = (&c.scrape_configs[0], &c.scrape_configs[1]);
+        let limits = a.limits(&c.global);
+        assert_eq!(limits.sample_limit, Some(10));
+        assert_eq!(limits.body_size_limit, Some(ByteSize(10 << 20)));
+        assert_eq!(limits.label_limit, Some(5));
+        assert!(!a.follow_redirects);
+        assert_eq!(b.authorization.as_ref().unwrap().kind, "Bearer");
+        let yaml = c.to_yaml();
+        assert!(!yaml.contains("hunter2"), "{yaml}");
+        assert!(yaml.contains("<secret>"), "{yaml}");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(yaml.contains("body_size_limit: 10MB"), "{yaml}");
+
+        let loaded = {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("p.yml");
+            std::fs::write(&file, "scrape_configs:\n  - job_name: a\n    tls_config: {ca_file: ca.pem}\n")
+                .unwrap();
+            let c = Config::load(&file).unwrap();
+            (c.scrape_configs[0].tls_config.clone().unwrap().ca_file.unwrap(), dir.path().join("ca.pem"))
+        };
+        assert_eq!(loaded.0, loaded.1, "relative to the config file");
+
+        for (bad, why) in [
+            ("basic_auth: {username: u, password: p}\n    authorization: {credentials: t}", "at most one"),
+            ("basic_auth: {username: u, password: p, password_file: f}", "at most one"),
+            ("authorization: {type: Basic, credentials: t}", "basic_auth"),
+            ("tls_config: {cert_file: c.pem}", "key_file"),
+            ("body_size_limit: 10XB", "not a valid size"),
+            ("sample_limit: -1", "line 3"),
+        ] {
+            let err =
+                parse(&format!("scrape_configs:\n  - job_name: a\n    {bad}\n")).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn byte_sizes() {
+        for (text, n, shown) in [
+            ("10MB", 10 << 20, "10MB"),
+            ("512KiB", 512 << 10, "512KB"),
+            ("1500", 1500, "1500B"),
+            ("1g", 1 << 30, "1GB"),
+            ("0B", 0, "0B"),
+        ] {
+            let b: ByteSize = text.parse().unwrap();
+            assert_eq!(b.0, n, "{text}");
+            assert_eq!(b.to_string(), shown);
+        }
+        for bad in ["", "MB", "1.5MB", "10 XB"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

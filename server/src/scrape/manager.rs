@@ -16,6 +16,12 @@
 //! queries stop showing them at once instead of after the lookback window. Then the synthetic
 //! series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //! `scrape_samples_post_metric_relabeling` and `scrape_series_added` are appended.
+//!
+//! The job's limits fail a scrape the way a parse error does (nothing of it is stored, up = 0,
+//! the error names the limit): `body_size_limit` while the body is read, `sample_limit` as
+//! samples are kept, and the label limits when a series is first seen — a cached series
+//! already passed them, and a change of limits restarts the loop with an empty cache.
+//! Each job's targets share one HTTP client, built from its [`ClientOptions`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,9 +30,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use super::client::{self, ClientOptions};
 use super::parse::{Entry, Format, ParseError, Parser, Scratch, Validation};
 use super::relabel::{compile_all, relabel, Rule};
 use super::target::{Target, TargetSet};
+use crate::config::ScrapeLimits;
 use crate::tsdb::db::Db;
 use crate::tsdb::head::{AppendError, Appender};
 use crate::tsdb::index::SeriesRef;
@@ -39,8 +47,11 @@ const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/ope
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    #[error("cannot build the HTTP client: {0}")]
-    Client(reqwest::Error),
+    #[error("{0}")]
+    Client(String),
+    /// A `*_limit` of the scrape config was exceeded; the message names it.
+    #[error("{0}")]
+    Limit(String),
     #[error("{0}")]
     Http(String),
     #[error("server returned HTTP status {0}")]
@@ -113,9 +124,14 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// A job's client, or why it could not be built.
+type BuiltClient = Result<reqwest::Client, String>;
+
 pub struct ScrapeManager {
     db: Arc<Db>,
-    client: reqwest::Client,
+    /// One client per distinct job client settings; a client that cannot be built is kept as
+    /// its error, which its targets report.
+    clients: Mutex<Vec<(Arc<ClientOptions>, BuiltClient)>>,
     loops: Mutex<HashMap<u64, Running>>,
     /// Discovered targets that relabeling dropped, with their job, for `/api/v1/targets`.
     dropped: Mutex<Vec<(String, Labels)>>,
@@ -123,12 +139,28 @@ pub struct ScrapeManager {
 
 impl ScrapeManager {
     pub fn new(db: Arc<Db>) -> Result<ScrapeManager, ScrapeError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")))
-            .gzip(true)
-            .build()
-            .map_err(ScrapeError::Client)?;
-        Ok(ScrapeManager { db, client, loops: Mutex::new(HashMap::new()), dropped: Mutex::new(Vec::new()) })
+        // The default client is built at once, so a broken TLS setup shows at start-up.
+        let default = Arc::new(ClientOptions::default());
+        let client = client::build(&default).map_err(ScrapeError::Client)?;
+        Ok(ScrapeManager {
+            db,
+            clients: Mutex::new(vec![(default, Ok(client))]),
+            loops: Mutex::new(HashMap::new()),
+            dropped: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn client_for(&self, opts: &Arc<ClientOptions>) -> Result<reqwest::Client, String> {
+        let mut clients = self.clients.lock();
+        if let Some((_, c)) = clients.iter().find(|(o, _)| o == opts) {
+            return c.clone();
+        }
+        let built = client::build(opts);
+        if let Err(e) = &built {
+            tracing::error!(error = %e, "cannot create the HTTP client of a scrape config; its targets stay down");
+        }
+        clients.push((opts.clone(), built.clone()));
+        built
     }
 
     /// Starts loops for new targets and stops loops for targets no longer listed.
@@ -155,13 +187,18 @@ impl ScrapeManager {
             let (stop, stop_rx) = watch::channel(false);
             let task = tokio::spawn(scrape_loop(
                 self.db.clone(),
-                self.client.clone(),
+                self.client_for(&target.client),
                 target.clone(),
                 status.clone(),
                 stop_rx,
             ));
             loops.insert(k, Running { target, status, stop, task });
         }
+        // Clients of settings no target uses any more (after a reload) are dropped; the
+        // default one stays.
+        self.clients.lock().retain(|(o, _)| {
+            **o == ClientOptions::default() || loops.values().any(|r| r.target.client == *o)
+        });
     }
 
     /// Every running target with its latest status, ordered by job then URL.
@@ -195,7 +232,7 @@ fn now_ms() -> i64 {
 
 async fn scrape_loop(
     db: Arc<Db>,
-    client: reqwest::Client,
+    client: Result<reqwest::Client, String>,
     target: Target,
     status: Arc<RwLock<TargetStatus>>,
     mut stop: watch::Receiver<bool>,
@@ -268,15 +305,18 @@ async fn scrape_loop(
     }
 }
 
-async fn fetch(client: &reqwest::Client, target: &Target) -> Result<(Vec<u8>, Format), ScrapeError> {
-    let resp = client
+async fn fetch(
+    client: &Result<reqwest::Client, String>,
+    target: &Target,
+) -> Result<(Vec<u8>, Format), ScrapeError> {
+    let client = client.as_ref().map_err(|e| ScrapeError::Client(e.clone()))?;
+    let req = client
         .get(&target.url)
         .header(reqwest::header::ACCEPT, ACCEPT)
         .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", target.timeout.as_secs_f64()))
-        .timeout(target.timeout)
-        .send()
-        .await
-        .map_err(|e| ScrapeError::Http(describe_reqwest(&e)))?;
+        .timeout(target.timeout);
+    let req = client::authorize(req, &target.client).await.map_err(ScrapeError::Client)?;
+    let mut resp = req.send().await.map_err(|e| ScrapeError::Http(describe_reqwest(&e)))?;
     if !resp.status().is_success() {
         return Err(ScrapeError::Status(resp.status()));
     }
@@ -286,8 +326,21 @@ async fn fetch(client: &reqwest::Client, target: &Target) -> Result<(Vec<u8>, Fo
         .and_then(|v| v.to_str().ok())
         .map(Format::from_content_type)
         .unwrap_or(Format::Text);
-    let body = resp.bytes().await.map_err(|e| ScrapeError::Http(describe_reqwest(&e)))?;
-    Ok((body.to_vec(), format))
+    // Read chunk by chunk so that an oversized body is refused without being held whole;
+    // the chunks are already decompressed, so the limit is on the uncompressed size.
+    let limit = target.limits.body_size_limit;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ScrapeError::Http(describe_reqwest(&e)))? {
+        if let Some(limit) = limit {
+            if (body.len() + chunk.len()) as u64 > limit.0 {
+                return Err(ScrapeError::Limit(format!(
+                    "body size limit exceeded (body_size_limit: {limit})"
+                )));
+            }
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, format))
 }
 
 /// reqwest's Display hides the cause ("error sending request"); the innermost error names it,
@@ -342,6 +395,40 @@ struct CacheEntry {
     series: Option<SeriesRef>,
     labels: Labels,
     seen: u64,
+    /// The scrape that first saw it.
+    born: u64,
+}
+
+/// The label limits, checked once per new series, with Prometheus's messages.
+fn check_label_limits(labels: &Labels, limits: &ScrapeLimits) -> Result<(), ScrapeError> {
+    let metric: String = labels.metric_name().unwrap_or_default().chars().take(50).collect();
+    if let Some(limit) = limits.label_limit {
+        if labels.len() as u64 > limit {
+            return Err(ScrapeError::Limit(format!(
+                "label_limit exceeded (metric: {metric}, number of labels: {}, limit: {limit})",
+                labels.len()
+            )));
+        }
+    }
+    for (name, value) in labels.iter() {
+        if let Some(limit) = limits.label_name_length_limit {
+            if name.len() as u64 > limit {
+                return Err(ScrapeError::Limit(format!(
+                    "label_name_length_limit exceeded (metric: {metric}, label name: {name}, length: {}, limit: {limit})",
+                    name.len()
+                )));
+            }
+        }
+        if let Some(limit) = limits.label_value_length_limit {
+            if value.len() as u64 > limit {
+                return Err(ScrapeError::Limit(format!(
+                    "label_value_length_limit exceeded (metric: {metric}, label name: {name}, length: {}, limit: {limit})",
+                    value.len()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl SeriesCache {
@@ -471,23 +558,35 @@ pub fn ingest(
                         kept += 1;
                     }
                     e.seen = iteration;
-                    continue;
-                }
-                match sample_labels(&target.labels, sample.name, sample.labels, target.honor_labels) {
-                    Ok(labels) => {
-                        let entry = match relabel(&labels, &rules).filter(|l| l.metric_name().is_some()) {
-                            Some(labels) => {
-                                let r = app.append(&labels, ts, sample.value);
-                                added += 1;
-                                kept += 1;
-                                CacheEntry { series: Some(r), labels, seen: iteration }
-                            }
-                            None => CacheEntry { series: None, labels, seen: iteration },
-                        };
-                        cache.entries.insert(sample.series.into(), entry);
+                } else {
+                    match sample_labels(&target.labels, sample.name, sample.labels, target.honor_labels) {
+                        Ok(labels) => {
+                            let entry = match relabel(&labels, &rules).filter(|l| l.metric_name().is_some()) {
+                                Some(labels) => {
+                                    if let Err(e) = check_label_limits(&labels, &target.limits) {
+                                        failed = Some(e);
+                                        break;
+                                    }
+                                    let r = app.append(&labels, ts, sample.value);
+                                    added += 1;
+                                    kept += 1;
+                                    CacheEntry { series: Some(r), labels, seen: iteration, born: iteration }
+                                }
+                                None => CacheEntry { series: None, labels, seen: iteration, born: iteration },
+                            };
+                            cache.entries.insert(sample.series.into(), entry);
+                        }
+                        Err(e) => {
+                            failed = Some(ScrapeError::Labels(e));
+                            break;
+                        }
                     }
-                    Err(e) => {
-                        failed = Some(ScrapeError::Labels(e));
+                }
+                if let Some(limit) = target.limits.sample_limit {
+                    if kept as u64 > limit {
+                        failed = Some(ScrapeError::Limit(format!(
+                            "sample limit exceeded (sample_limit: {limit})"
+                        )));
                         break;
                     }
                 }
@@ -514,6 +613,9 @@ pub fn ingest(
         }
         Err(e) => {
             // Nothing of a failed scrape is kept; everything it used to expose goes stale.
+            // Series first seen in this scrape were never committed: forget them rather than
+            // store a lone stale marker for each.
+            cache.entries.retain(|_, e| e.born != iteration);
             let mut app = db.appender();
             cache.mark_all_stale(&mut app, t);
             app.commit()?;
@@ -570,6 +672,8 @@ mod tests {
             honor_labels: false,
             honor_timestamps: true,
             metric_relabel: Vec::new(),
+            client: Arc::default(),
+            limits: ScrapeLimits::default(),
         }
     }
 
@@ -608,6 +712,33 @@ mod tests {
         let post = values(&db, "scrape_samples_post_metric_relabeling");
         assert_eq!(post[0].1[1], (25_000, 1.0f64.to_bits()));
         assert_eq!(values(&db, "scrape_samples_scraped")[0].1[1], (25_000, 2.0f64.to_bits()));
+    }
+
+    #[test]
+    fn exceeded_limits_store_nothing_and_name_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let mut t = target();
+        t.limits.sample_limit = Some(2);
+        let mut cache = SeriesCache::default();
+        let ok = "a 1\nb 2\n";
+        ingest(&db, &t, &mut cache, Some((ok.as_bytes(), Format::Text)), 10_000, Duration::ZERO).unwrap();
+        let over = "a 1\nb 2\nc 3\n";
+        let err = ingest(&db, &t, &mut cache, Some((over.as_bytes(), Format::Text)), 25_000, Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "sample limit exceeded (sample_limit: 2)");
+        assert_eq!(values(&db, "a")[0].1, vec![(10_000, 1.0f64.to_bits()), (25_000, STALE_NAN_BITS)]);
+        assert!(values(&db, "c").is_empty(), "a series first seen in a failed scrape is not created");
+        assert_eq!(values(&db, "up")[0].1.last(), Some(&(25_000, 0.0f64.to_bits())));
+
+        let mut t = target();
+        t.limits.label_limit = Some(4);
+        let mut cache = SeriesCache::default();
+        let body = "x{a=\"1\"} 1\ny{a=\"1\",b=\"2\"} 1\n";
+        let err = ingest(&db, &t, &mut cache, Some((body.as_bytes(), Format::Text)), 40_000, Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "label_limit exceeded (metric: y, number of labels: 5, limit: 4)");
+        assert!(values(&db, "x").is_empty(), "nothing of the failed scrape is committed");
     }
 
     #[test]

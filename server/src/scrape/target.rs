@@ -7,10 +7,12 @@
 //! will slot in between the two. A target is identified by its labels and URL
 //! ([`Target::key`]), which also spreads scrapes over the interval.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::client::ClientOptions;
 use super::relabel::{compile_all, relabel, RelabelConfig};
-use crate::config::{Config, PromDuration};
+use crate::config::{Config, PromDuration, ScrapeLimits};
 use crate::discovery::Discovered;
 use crate::tsdb::labels::Labels;
 
@@ -29,6 +31,9 @@ pub struct Target {
     pub honor_timestamps: bool,
     /// Applied to every scraped series before it is stored (already validated).
     pub metric_relabel: Vec<RelabelConfig>,
+    /// The job's HTTP client settings, shared by its targets.
+    pub client: Arc<ClientOptions>,
+    pub limits: ScrapeLimits,
 }
 
 impl Target {
@@ -68,6 +73,8 @@ pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<T
     for sc in &config.scrape_configs {
         let interval = sc.interval(&config.global);
         let timeout = sc.timeout(&config.global);
+        let client = Arc::new(ClientOptions::of(sc));
+        let limits = sc.limits(&config.global);
         let rules = compile_all(&sc.relabel_configs).map_err(|message| TargetError {
             job: sc.job_name.clone(),
             address: String::new(),
@@ -157,6 +164,8 @@ pub fn targets_from_config(config: &Config, discovered: &Discovered) -> Result<T
                     honor_labels: sc.honor_labels,
                     honor_timestamps: sc.honor_timestamps,
                     metric_relabel: sc.metric_relabel_configs.clone(),
+                    client: client.clone(),
+                    limits,
                 });
             }
         }

@@ -1,0 +1,115 @@
+//! The HTTP side of a scrape config: `basic_auth`, `authorization`, `tls_config` and
+//! `follow_redirects`.
+//!
+//! [`ClientOptions`] is what a scrape config says about its client; every target of the job
+//! carries the same options, so the manager builds one reqwest client per distinct options
+//! ([`build`]) and shares it among them. Credentials are not baked into the client:
+//! [`authorize`] adds the `Authorization` header to each request, reading `password_file` or
+//! `credentials_file` at that moment, as Prometheus does, so a rotated token is used without a
+//! reload. Errors name files and settings but never contain a secret.
+
+use std::path::Path;
+
+use crate::config::{Authorization, BasicAuth, ScrapeConfig, TlsConfig};
+
+/// The client settings of one scrape config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientOptions {
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    pub tls: TlsConfig,
+    /// Redirects are followed (at most 10) unless this is false.
+    pub no_redirects: bool,
+}
+
+impl ClientOptions {
+    pub fn of(sc: &ScrapeConfig) -> ClientOptions {
+        ClientOptions {
+            basic_auth: sc.basic_auth.clone(),
+            authorization: sc.authorization.clone(),
+            tls: sc.tls_config.clone().unwrap_or_default(),
+            no_redirects: !sc.follow_redirects,
+        }
+    }
+}
+
+fn read(what: &str, path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+}
+
+/// A client for `opts`: its TLS roots, client certificate and redirect policy.
+pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
+    let mut b =
+        reqwest::Client::builder().user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION"))).gzip(true);
+    if opts.no_redirects {
+        b = b.redirect(reqwest::redirect::Policy::none());
+    }
+    let tls = &opts.tls;
+    if let Some(ca) = &tls.ca_file {
+        let certs = reqwest::Certificate::from_pem_bundle(&read("tls_config ca_file", ca)?)
+            .map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
+        if certs.is_empty() {
+            return Err(format!("tls_config ca_file {} holds no PEM certificate", ca.display()));
+        }
+        // Like Prometheus: a configured CA replaces the system's roots.
+        b = b.tls_certs_only(certs);
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem = read("tls_config cert_file", cert)?;
+        pem.push(b'\n');
+        pem.extend(read("tls_config key_file", key)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            format!("tls_config cert_file {} / key_file {}: {e}", cert.display(), key.display())
+        })?;
+        b = b.identity(identity);
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| format!("cannot build the HTTP client: {}", innermost(&e)))
+}
+
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg = s.to_string();
+        source = s.source();
+    }
+    msg
+}
+
+/// A secret read from a file, without the surrounding whitespace an editor leaves.
+async fn read_secret(what: &str, path: &Path) -> Result<String, String> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    Ok(text.trim().to_string())
+}
+
+/// Adds the configured `Authorization` header to `req`.
+pub async fn authorize(
+    req: reqwest::RequestBuilder,
+    opts: &ClientOptions,
+) -> Result<reqwest::RequestBuilder, String> {
+    if let Some(b) = &opts.basic_auth {
+        let password = match (&b.password, &b.password_file) {
+            (_, Some(file)) => read_secret("basic_auth password_file", file).await?,
+            (Some(p), None) => p.0.clone(),
+            (None, None) => String::new(),
+        };
+        return Ok(req.basic_auth(&b.username, Some(password)));
+    }
+    if let Some(a) = &opts.authorization {
+        let credentials = match (&a.credentials, &a.credentials_file) {
+            (_, Some(file)) => read_secret("authorization credentials_file", file).await?,
+            (Some(c), None) => c.0.clone(),
+            (None, None) => String::new(),
+        };
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("{} {credentials}", a.kind))
+            .map_err(|_| "authorization credentials are not a valid header value".to_string())?;
+        value.set_sensitive(true);
+        return Ok(req.header(reqwest::header::AUTHORIZATION, value));
+    }
+    Ok(req)
+}
