@@ -289,6 +289,8 @@ fn select_samples(
             match op {
                 T_TOPK | T_BOTTOMK => {
                     let k = (p as i64).max(0) as usize;
+                    // Which samples are kept: Prometheus's heap, so that ties resolve as there.
+                    m = heap_select(&m, k, value, op == T_TOPK);
                     // NaN ranks below every number in topk and above every number in bottomk.
                     m.sort_by(|&x, &y| {
                         let (a, b) = (value(x), value(y));
@@ -349,6 +351,60 @@ fn cmp_nan_low(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
+/// The members `topk` (`top`) or `bottomk` keeps of a group, given in input order, chosen as
+/// Prometheus chooses them: a binary heap (Go's `container/heap`) of at most `k` samples with the
+/// lowest-ranked at the root, where a new sample replaces the root only when it ranks strictly
+/// higher. Among equal values this keeps exactly what Prometheus keeps (which is not always the
+/// first ones in input order). The result is in heap order.
+fn heap_select(members: &[usize], k: usize, value: impl Fn(usize) -> f64, top: bool) -> Vec<usize> {
+    // Go's Less of vectorByValueHeap (topk) and vectorByReverseValueHeap (bottomk).
+    let less = |a: f64, b: f64| a.is_nan() || if top { a < b } else { a > b };
+    let mut h: Vec<usize> = Vec::with_capacity(k.min(members.len()));
+    if k == 0 {
+        return h;
+    }
+    for &j in members {
+        let v = value(j);
+        if h.len() < k {
+            // heap.Push: append, then up.
+            h.push(j);
+            let mut c = h.len() - 1;
+            while c > 0 {
+                let parent = (c - 1) / 2;
+                if !less(value(h[c]), value(h[parent])) {
+                    break;
+                }
+                h.swap(c, parent);
+                c = parent;
+            }
+            continue;
+        }
+        let root = value(h[0]);
+        let ranks_higher = if top { root < v } else { root > v };
+        if ranks_higher || (root.is_nan() && !v.is_nan()) {
+            h[0] = j;
+            // heap.Fix(h, 0): down from the root (up from the root is a no-op).
+            let mut i = 0;
+            loop {
+                let left = 2 * i + 1;
+                if left >= h.len() {
+                    break;
+                }
+                let mut c = left;
+                if left + 1 < h.len() && less(value(h[left + 1]), value(h[left])) {
+                    c = left + 1;
+                }
+                if !less(value(h[c]), value(h[i])) {
+                    break;
+                }
+                h.swap(i, c);
+                i = c;
+            }
+        }
+    }
+    h
+}
+
 /// Orders numbers ascending with NaN above all of them.
 fn cmp_nan_high(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
@@ -356,5 +412,37 @@ fn cmp_nan_high(a: f64, b: f64) -> std::cmp::Ordering {
         (true, false) => std::cmp::Ordering::Greater,
         (false, true) => std::cmp::Ordering::Less,
         _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heap_select;
+
+    fn select(values: &[f64], k: usize, top: bool) -> Vec<usize> {
+        let members: Vec<usize> = (0..values.len()).collect();
+        let mut kept = heap_select(&members, k, |j| values[j], top);
+        kept.sort_unstable();
+        kept
+    }
+
+    #[test]
+    fn ties_resolve_as_in_prometheus() {
+        // Go's heap keeps series 1 and 3 here, a stable sort would keep 3 and 0.
+        assert_eq!(select(&[1.0, 1.0, 1.0, 2.0], 2, true), vec![1, 3]);
+        assert_eq!(select(&[2.0, 2.0, 2.0, 1.0], 2, false), vec![1, 3]);
+        // A later equal value never replaces an earlier one.
+        assert_eq!(select(&[5.0, 3.0, 5.0, 3.0], 2, true), vec![0, 2]);
+        assert_eq!(select(&[3.0, 3.0, 3.0], 1, true), vec![0]);
+    }
+
+    #[test]
+    fn nan_ranks_lowest_and_k_bounds() {
+        assert_eq!(select(&[f64::NAN, 5.0], 1, true), vec![1]);
+        assert_eq!(select(&[f64::NAN, 5.0], 1, false), vec![1]);
+        assert_eq!(select(&[1.0, 2.0, 3.0], 0, true), Vec::<usize>::new());
+        assert_eq!(select(&[1.0, 2.0, 3.0], 10, true), vec![0, 1, 2]);
+        assert_eq!(select(&[4.0, 9.0, 1.0, 7.0, 3.0], 3, true), vec![0, 1, 3]);
+        assert_eq!(select(&[4.0, 9.0, 1.0, 7.0, 3.0], 3, false), vec![0, 2, 4]);
     }
 }
