@@ -10,7 +10,9 @@
 
 #[cfg(feature = "ssr")]
 pub mod load;
+pub mod markdown;
 pub mod timerange;
+pub mod url;
 pub mod vars;
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -71,6 +71,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::NotFound>
                     <Route path=path!("/") view=pages::dashboards::DashboardsPage />
                     <Route path=path!("/dashboards") view=pages::dashboards::DashboardsPage />
+                    <Route path=path!("/d/:uid/:slug") view=pages::dashboard::DashboardPage />
+                    <Route path=path!("/d/:uid") view=pages::dashboard::DashboardPage />
                     <Route path=path!("/explore") view=pages::explore::ExplorePage />
                     <Route path=path!("/targets") view=pages::targets::TargetsPage />
                     <Route path=path!("/status") view=pages::status::StatusPage />

@@ -1,5 +1,6 @@
 //! One module per page of the navigation, plus the not-found page.
 
+pub mod dashboard;
 pub mod dashboards;
 pub mod explore;
 pub mod status;
@@ -21,5 +22,13 @@ pub fn NotFound() -> impl IntoView {
         <Title text="Not found" />
         <h1>"Page not found"</h1>
         <p>"Nothing lives at this address. Pick a page from the navigation above."</p>
+    }
+}
+
+/// Server errors arrive wrapped ("error running server function: …"); show the message itself.
+pub fn error_text(e: &ServerFnError) -> String {
+    match e {
+        ServerFnError::ServerError(msg) => msg.clone(),
+        other => other.to_string(),
     }
 }

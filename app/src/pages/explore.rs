@@ -32,18 +32,10 @@ pub fn ExplorePage() -> impl IntoView {
                 None => view! {
                     <p class="muted">"Results of the expression, evaluated now, appear here."</p>
                 }.into_any(),
-                Some(Err(e)) => view! { <p class="error" id="query-error">{error_text(&e)}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="error" id="query-error">{crate::pages::error_text(&e)}</p> }.into_any(),
                 Some(Ok(table)) => view! { <ResultTable table /> }.into_any(),
             }}
         </div>
-    }
-}
-
-/// Server errors arrive wrapped ("error running server function: …"); show the message itself.
-fn error_text(e: &ServerFnError) -> String {
-    match e {
-        ServerFnError::ServerError(msg) => msg.clone(),
-        other => other.to_string(),
     }
 }
 
