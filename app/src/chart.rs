@@ -27,7 +27,7 @@ mod timeseries;
 pub mod units;
 
 pub use colors::{color_css, parse_color, series_color, CLASSIC_PALETTE};
-pub use heatmap::draw_heatmap;
+pub use heatmap::{bucket_counts, bucket_le, draw_heatmap, Buckets};
 pub use single::{draw_bargauge, draw_gauge, draw_stat};
 pub use ticks::{choose_step, round_interval};
 pub use timeseries::draw_timeseries;
@@ -310,7 +310,8 @@ impl PlotGeometry {
             && y_px <= self.top + self.height
     }
 
-    fn scaled(self, by: f64) -> PlotGeometry {
+    /// The same geometry with pixel lengths multiplied by `by` (device ↔ CSS pixels).
+    pub fn scaled(self, by: f64) -> PlotGeometry {
         PlotGeometry {
             left: self.left * by,
             top: self.top * by,

@@ -241,6 +241,21 @@ fn dump_samples() {
         ("bargauge", PanelKind::BarGauge),
         ("heatmap", PanelKind::Heatmap),
     ];
+    let les = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"];
+    let hist = panel(
+        les.iter()
+            .enumerate()
+            .map(|(b, le)| {
+                let cum = move |i: i64| {
+                    let centre = 4.0 + 2.0 * ((i as f64) / 12.0).sin();
+                    (0..=b).map(|k| 100.0 * (-((k as f64 - centre).powi(2)) / 2.0).exp()).sum::<f64>()
+                };
+                series(&format!("{{le=\"{le}\"}}"), ramp(100, cum))
+            })
+            .collect(),
+    );
+    let opts = ChartOptions { unit: "s".into(), ..ChartOptions::default() };
+    let _ = std::fs::write(dir.join("hist.svg"), svg(PanelKind::Heatmap, &hist, &opts));
     for theme in [Theme::Light, Theme::Dark] {
         for (name, kind) in kinds {
             let opts = ChartOptions {

@@ -87,11 +87,12 @@ pub fn auto_range(
     if let Some(m) = hard_max.filter(|m| m.is_finite()) {
         hi = m;
     }
-    if !(hi > lo) {
+    // Both ends are finite here, so `<=` also covers every non-increasing case.
+    if hi <= lo {
         // Hard limits that cross: keep the lower one and give the axis some height.
         let span = if lo == 0.0 { 1.0 } else { lo.abs() };
         hi = lo + span;
-        if !(hi > lo) || !hi.is_finite() {
+        if hi <= lo || !hi.is_finite() {
             (lo, hi) = (0.0, 1.0);
         }
     }

@@ -16,7 +16,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use plotters::style::RGBAColor;
 
 /// Axis and legend text size, CSS pixels.
-const FONT: f64 = 11.0;
+pub(crate) const FONT: f64 = 11.0;
 
 /// Draws a time series panel and returns where its plot landed.
 pub fn draw_timeseries<DB: DrawingBackend>(
@@ -42,14 +42,15 @@ pub fn draw_timeseries<DB: DrawingBackend>(
 
     let (dmin, dmax, any) = value_extent(data, start, end, opts.draw_style == DrawStyle::Bars);
     let max_yticks = ((bottom - top) / pen.px(28.0)).floor().clamp(1.0, 12.0) as usize;
-    let (y_min, y_max) = if any {
-        auto_range(dmin, dmax, opts.min, opts.max, max_yticks)
-    } else {
-        auto_range(0.0, 1.0, opts.min, opts.max, max_yticks)
-    };
+    let (dmin, dmax) = if any { (dmin, dmax) } else { (0.0, 1.0) };
+    // Ticks are chosen in the unit's display scale (MiB for a bytes axis) so they read round.
+    let k = units::tick_scale(&opts.unit, dmin.abs().max(dmax.abs()));
+    let (y_min, y_max) =
+        auto_range(dmin / k, dmax / k, opts.min.map(|m| m / k), opts.max.map(|m| m / k), max_yticks);
     let yt = value_ticks(y_min, y_max, max_yticks);
+    let (y_min, y_max) = (y_min * k, y_max * k);
     let ylabels: Vec<(f64, String)> =
-        yt.values().map(|v| (v, units::format_tick(v, yt.step, &opts.unit))).collect();
+        yt.values().map(|v| (v * k, units::format_tick(v * k, yt.step * k, &opts.unit))).collect();
     let label_w = ylabels.iter().map(|(_, l)| text_width(l, fpx)).fold(0.0, f64::max);
     let left = (pad + label_w + pen.px(6.0)).min(pen.w * 0.5);
     let right = (pen.w - pad).max(left + 1.0);
@@ -72,22 +73,7 @@ pub fn draw_timeseries<DB: DrawingBackend>(
         pen.text(label, left - pen.px(6.0), y, FONT, pen.pal.muted, HPos::Right, VPos::Center)?;
     }
 
-    // Time axis: as many ticks as labels fit.
-    let range = end - start;
-    let offset = opts.offset_ms();
-    let sample = time_label(start, range, if range < 86_400_000 { 60_000 } else { 3_600_000 }, offset);
-    let slot = text_width(&sample, fpx) + pen.px(24.0);
-    let max_xticks = (geo.width / slot).floor().clamp(1.0, 30.0) as usize;
-    let (xticks, xstep) = time_ticks(start, end, max_xticks, offset);
-    for t in xticks {
-        let x = geo.x_of(t);
-        pen.line(vec![(ip(x), ip(top)), (ip(x), ip(bottom))], pen.pal.grid, 1.0)?;
-        let label = time_label(t, range, xstep, offset);
-        let half = text_width(&label, fpx) / 2.0;
-        if x - half >= 0.0 && x + half <= pen.w {
-            pen.text(&label, x, bottom + pen.px(4.0), FONT, pen.pal.muted, HPos::Center, VPos::Top)?;
-        }
-    }
+    time_axis(&pen, &geo, opts)?;
 
     if !any {
         let cx = left + geo.width / 2.0;
@@ -118,8 +104,35 @@ pub fn draw_timeseries<DB: DrawingBackend>(
     Ok(geo)
 }
 
+/// Vertical grid lines and time labels under the plot, as many as the labels fit.
+pub(crate) fn time_axis<DB: DrawingBackend>(
+    pen: &Pen<DB>,
+    geo: &PlotGeometry,
+    opts: &ChartOptions,
+) -> Result<(), ChartError> {
+    let fpx = pen.px(FONT);
+    let (start, end) = (geo.start_ms, geo.end_ms);
+    let (top, bottom) = (geo.top, geo.top + geo.height);
+    let range = end - start;
+    let offset = opts.offset_ms();
+    let sample = time_label(start, range, if range < 86_400_000 { 60_000 } else { 3_600_000 }, offset);
+    let slot = text_width(&sample, fpx) + pen.px(24.0);
+    let max_xticks = (geo.width / slot).floor().clamp(1.0, 30.0) as usize;
+    let (xticks, xstep) = time_ticks(start, end, max_xticks, offset);
+    for t in xticks {
+        let x = geo.x_of(t);
+        pen.line(vec![(ip(x), ip(top)), (ip(x), ip(bottom))], pen.pal.grid, 1.0)?;
+        let label = time_label(t, range, xstep, offset);
+        let half = text_width(&label, fpx) / 2.0;
+        if x - half >= 0.0 && x + half <= pen.w {
+            pen.text(&label, x, bottom + pen.px(4.0), FONT, pen.pal.muted, HPos::Center, VPos::Top)?;
+        }
+    }
+    Ok(())
+}
+
 /// The panel's time range, falling back to the samples' span when the caller left it empty.
-fn time_range(data: &PanelData) -> (i64, i64) {
+pub(crate) fn time_range(data: &PanelData) -> (i64, i64) {
     if data.end_ms > data.start_ms {
         return (data.start_ms, data.end_ms);
     }
@@ -161,7 +174,7 @@ fn value_extent(data: &PanelData, start: i64, end: i64, with_zero: bool) -> (f64
 }
 
 /// The spacing that counts as "no gap": the query step, or the smallest spacing seen.
-fn effective_step(points: &[(i64, f64)], step_ms: i64) -> i64 {
+pub(crate) fn effective_step(points: &[(i64, f64)], step_ms: i64) -> i64 {
     if step_ms > 0 {
         return step_ms;
     }
@@ -197,19 +210,21 @@ pub(crate) fn segments(points: &[(i64, f64)], step_ms: i64, start: i64, end: i64
     out
 }
 
+/// A pixel column being collected: x, first y, (min y, index), (max y, index), last y.
+type Column = (i32, i32, (i32, usize), (i32, usize), i32);
+
 /// The run as pixels, thinned to first/min/max/last per pixel column.
 fn thin_pixels(run: &[(i64, f64)], geo: &PlotGeometry) -> Vec<(i32, i32)> {
     let top = geo.top;
     let bottom = geo.top + geo.height;
     let mut out: Vec<(i32, i32)> = Vec::with_capacity(run.len().min(4 * geo.width as usize + 4));
-    // Column being collected: x, first y, (min y, order), (max y, order), last y.
-    let mut col: Option<(i32, i32, (i32, usize), (i32, usize), i32)> = None;
+    let mut col: Option<Column> = None;
     let push = |out: &mut Vec<(i32, i32)>, p: (i32, i32)| {
         if out.last() != Some(&p) {
             out.push(p);
         }
     };
-    let flush = |out: &mut Vec<(i32, i32)>, c: (i32, i32, (i32, usize), (i32, usize), i32)| {
+    let flush = |out: &mut Vec<(i32, i32)>, c: Column| {
         let (x, first, lo, hi, last) = c;
         push(out, (x, first));
         let (a, b) = if lo.1 <= hi.1 { (lo.0, hi.0) } else { (hi.0, lo.0) };

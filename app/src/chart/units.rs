@@ -309,6 +309,24 @@ fn duration_text(v: f64, unit_s: f64) -> Formatted {
     Formatted { text: format!("{sign}{}", out.join(", ")), ..Formatted::default() }
 }
 
+/// The factor axis ticks should be round multiples of, for data reaching `max_abs`: a power of
+/// 1024 for IEC units (so a bytes axis reads 2 MiB, 4 MiB rather than 1.90735 MiB, 3.8147 MiB),
+/// otherwise 1 (plain 1-2-5 steps are already round under SI and count prefixes).
+pub fn tick_scale(unit: &str, max_abs: f64) -> f64 {
+    let offset = match unit {
+        "bytes" | "bits" | "binBps" | "binbps" => 0,
+        "kbytes" => 1,
+        "mbytes" => 2,
+        "gbytes" => 3,
+        _ => return 1.0,
+    };
+    if !max_abs.is_finite() || max_abs < 1024.0 {
+        return 1.0;
+    }
+    let rung = ((max_abs.ln() / 1024f64.ln()).floor() as i32).clamp(0, BIN.len() as i32 - 1 - offset);
+    1024f64.powi(rung)
+}
+
 /// Grafana's `getDecimalsForValue`: about three significant digits, none for whole numbers.
 pub fn auto_decimals(value: f64) -> u32 {
     let a = value.abs();
@@ -365,7 +383,7 @@ mod tests {
             (999.0, "short", None, "999"),
             (1_500_000.0, "short", Some(1), "1.5 Mil"),
             (-2_000_000_000.0, "short", None, "-2 Bil"),
-            (3.14159, "none", None, "3.14"),
+            (1.23456, "none", None, "1.23"),
             (12.345, "none", None, "12.3"),
             (42.0, "none", None, "42"),
             (42.0, "", Some(2), "42.00"),
@@ -427,6 +445,15 @@ mod tests {
         assert_eq!(format_tick(20.0, 10.0, "percent"), "20%");
         assert_eq!(format_tick(0.5, 0.1, "s"), "500 ms");
         assert_eq!(format_tick(1536.0, 512.0, "bytes"), "1.5 KiB");
+    }
+
+    #[test]
+    fn binary_axes_tick_in_binary_steps() {
+        assert_eq!(tick_scale("bytes", 12e6), 1024.0 * 1024.0);
+        assert_eq!(tick_scale("bytes", 100.0), 1.0);
+        assert_eq!(tick_scale("short", 12e6), 1.0);
+        assert_eq!(tick_scale("bytes", f64::NAN), 1.0);
+        assert_eq!(format_tick(2.0 * 1024.0 * 1024.0, 2.0 * 1024.0 * 1024.0, "bytes"), "2 MiB");
     }
 
     #[test]
