@@ -67,13 +67,17 @@ impl Demo {
     pub async fn start() -> Result<Demo, DemoError> {
         let gallery = Gallery::new();
         let iotd = Iotd::new();
-        let gallery_run = services::serve_gallery(bind("image-gallery", loopback()).await?, &gallery);
-        let iotd_run = services::serve_iotd(bind("iotd", loopback()).await?, &iotd);
+        let gallery_run = services::serve_gallery(bind("image-gallery", loopback()).await?, &gallery)
+            .map_err(listen_error("image-gallery", loopback()))?;
+        let iotd_run = services::serve_iotd(bind("iotd", loopback()).await?, &iotd)
+            .map_err(listen_error("iotd", loopback()))?;
         let mut access_logs = Vec::new();
         for n in 1..=ACCESS_LOG_REPLICAS {
             let name = format!("access-log-{n}");
             let listener = bind(&name, loopback()).await?;
-            access_logs.push(services::serve_access_log(name, listener, &AccessLog::new()));
+            let running = services::serve_access_log(name.clone(), listener, &AccessLog::new())
+                .map_err(listen_error(&name, loopback()))?;
+            access_logs.push(running);
         }
         let (stop_traffic, stop) = watch::channel(false);
         traffic::start(Kind::Gallery, vec![gallery_run.addr], Some(gallery.tasks.clone()), stop.clone())?;
@@ -114,11 +118,11 @@ fn loopback() -> SocketAddr {
 }
 
 async fn bind(service: &str, addr: SocketAddr) -> Result<TcpListener, DemoError> {
-    TcpListener::bind(addr).await.map_err(|source| DemoError::Listen {
-        service: service.to_string(),
-        addr,
-        source,
-    })
+    TcpListener::bind(addr).await.map_err(listen_error(service, addr))
+}
+
+fn listen_error(service: &str, addr: SocketAddr) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
+    move |source| DemoError::Listen { service: service.to_string(), addr, source }
 }
 
 /// The demo's `prometheus.yml`, in the shape of examples/compose/prometheus.yml with file
@@ -214,11 +218,7 @@ pub async fn serve_one(service: DemoService, listen: SocketAddr) -> Result<(), D
         DemoService::AccessLog => "access-log",
     };
     let listener = bind(name, listen).await?;
-    let local = listener.local_addr().map_err(|source| DemoError::Listen {
-        service: name.into(),
-        addr: listen,
-        source,
-    })?;
+    let local = listener.local_addr().map_err(listen_error(name, listen))?;
     // Traffic stays on this host: it reaches the service through loopback whatever address the
     // service listens on.
     let target = SocketAddr::from((Ipv4Addr::LOCALHOST, local.port()));
@@ -237,7 +237,8 @@ pub async fn serve_one(service: DemoService, listen: SocketAddr) -> Result<(), D
             traffic::start(Kind::AccessLog, vec![target], None, stop)?;
             services::serve_access_log(name.to_string(), listener, &AccessLog::new())
         }
-    };
+    }
+    .map_err(listen_error(name, listen))?;
     tracing::info!(service = name, address = %local, "demo service listening");
     let stopper = running.stop_handle();
     tokio::spawn(async move {

@@ -73,13 +73,17 @@ fn demo_targets_come_up_and_a_stopped_replica_goes_stale() {
         let jobs = |job: &str| up.iter().filter(|(m, _)| m["job"] == job).count();
         up.len() == 5 && jobs("image-gallery") == 1 && jobs("iotd") == 1 && jobs("access-log") == 3
     });
-    wait_for("access_log_total from every replica", Duration::from_secs(30) - started.elapsed(), || {
-        query(&base, "count(access_log_total)")
-            .first()
-            .and_then(|(_, v)| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            >= 3.0
-    });
+    wait_for(
+        "access_log_total from every replica",
+        Duration::from_secs(30).saturating_sub(started.elapsed()),
+        || {
+            query(&base, "count(access_log_total)")
+                .first()
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                >= 3.0
+        },
+    );
     for (expr, what) in [
         ("image_gallery_requests_total", "gallery requests"),
         ("go_goroutines", "gallery tasks"),

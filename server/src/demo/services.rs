@@ -54,8 +54,13 @@ pub struct Running {
 
 impl Running {
     /// Serves `router` on `listener`; `stop` may be shared with an endpoint that stops it.
-    fn spawn(name: String, listener: TcpListener, router: Router, stop: watch::Sender<bool>) -> Running {
-        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    fn spawn(
+        name: String,
+        listener: TcpListener,
+        router: Router,
+        stop: watch::Sender<bool>,
+    ) -> std::io::Result<Running> {
+        let addr = listener.local_addr()?;
         let mut stopped = stop.subscribe();
         let served = tokio::spawn(async move {
             axum::serve(listener, router)
@@ -64,7 +69,7 @@ impl Running {
                 })
                 .await
         });
-        Running { name, addr, stop, served }
+        Ok(Running { name, addr, stop, served })
     }
 
     /// A handle that stops the service when sent `true`, for whoever outlives this value.
@@ -510,15 +515,19 @@ impl AccessLog {
     }
 }
 
-pub fn serve_gallery(listener: TcpListener, gallery: &Arc<Gallery>) -> Running {
+pub fn serve_gallery(listener: TcpListener, gallery: &Arc<Gallery>) -> std::io::Result<Running> {
     Running::spawn("image-gallery".to_string(), listener, gallery.router(), watch::Sender::new(false))
 }
 
-pub fn serve_iotd(listener: TcpListener, iotd: &Arc<Iotd>) -> Running {
+pub fn serve_iotd(listener: TcpListener, iotd: &Arc<Iotd>) -> std::io::Result<Running> {
     Running::spawn("iotd".to_string(), listener, iotd.router(), watch::Sender::new(false))
 }
 
-pub fn serve_access_log(name: String, listener: TcpListener, log: &Arc<AccessLog>) -> Running {
+pub fn serve_access_log(
+    name: String,
+    listener: TcpListener,
+    log: &Arc<AccessLog>,
+) -> std::io::Result<Running> {
     Running::spawn(name, listener, log.router(), log.stop.clone())
 }
 
@@ -542,7 +551,7 @@ mod tests {
     #[tokio::test]
     async fn gallery_exposes_its_series() {
         let g = Gallery::new();
-        let s = serve_gallery(listener().await, &g);
+        let s = serve_gallery(listener().await, &g).unwrap();
         let base = format!("http://{}", s.addr);
         assert_eq!(text(format!("{base}/images/1")).await.0, 200);
         assert_eq!(text(format!("{base}/images/97")).await.0, 500);
@@ -570,7 +579,7 @@ mod tests {
     #[tokio::test]
     async fn gallery_sheds_load_beyond_capacity() {
         let g = Gallery::new();
-        let s = serve_gallery(listener().await, &g);
+        let s = serve_gallery(listener().await, &g).unwrap();
         let base = format!("http://{}", s.addr);
         let c = client();
         let all = (0..3 * GALLERY_CAPACITY).map(|_| c.get(format!("{base}/images/2")).send());
@@ -608,7 +617,7 @@ mod tests {
     #[tokio::test]
     async fn iotd_is_shaped_like_micrometer() {
         let i = Iotd::new();
-        let s = serve_iotd(listener().await, &i);
+        let s = serve_iotd(listener().await, &i).unwrap();
         let base = format!("http://{}", s.addr);
         assert_eq!(text(format!("{base}/iotd")).await.0, 200);
         assert_eq!(text(format!("{base}/iotd/2024-05-02")).await.0, 200);
@@ -642,7 +651,7 @@ mod tests {
     #[tokio::test]
     async fn access_log_counts_and_stops_on_request() {
         let a = AccessLog::new();
-        let s = serve_access_log("access-log-1".to_string(), listener().await, &a);
+        let s = serve_access_log("access-log-1".to_string(), listener().await, &a).unwrap();
         let base = format!("http://{}", s.addr);
         let c = client();
         for line in ["image-gallery 10.0.0.1", "image-gallery", "iotd ::1", "iotd not-an-ip"] {

@@ -154,7 +154,9 @@ async fn drive(
             _ = stop.wait_for(|&s| s) => return,
         }
         // Behind schedule (a slow machine): do not fire a catch-up volley.
-        next = next.max(tokio::time::Instant::now() - pause);
+        if let Some(floor) = tokio::time::Instant::now().checked_sub(pause) {
+            next = next.max(floor);
+        }
         let Ok(permit) = slots.clone().try_acquire_owned() else { continue };
         let req = request(kind, &mut rng, &client, &bases[i % bases.len()]);
         let send = async move {
