@@ -235,6 +235,7 @@ pub struct TlsConfig {
     pub cert_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// The name the target's certificate must be valid for, when not the target's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     #[serde(default)]
@@ -543,9 +544,6 @@ fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
     if let Some(t) = &sc.tls_config {
         if t.cert_file.is_some() != t.key_file.is_some() {
             return Err("tls_config needs both cert_file and key_file, or neither".into());
-        }
-        if t.server_name.is_some() {
-            return Err("tls_config.server_name is not supported yet; address the target by that name".into());
         }
     }
     Ok(())

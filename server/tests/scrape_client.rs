@@ -1,6 +1,7 @@
 //! Scrape client settings and limits through the real binary: targets behind basic auth,
 //! bearer tokens and TLS (a CA, a client certificate, `insecure_skip_verify`, all with
-//! certificates made here by rcgen), and jobs whose `*_limit`s their targets exceed. Every
+//! certificates made here by rcgen, and `server_name` for a certificate not made out to the
+//! target's address), and jobs whose `*_limit`s their targets exceed. Every
 //! job's health and error are read back from `/api/v1/targets`, and the configuration shown by
 //! `/api/v1/status/config` must not contain the secrets.
 
@@ -82,6 +83,8 @@ struct Pki {
     ca_pem: String,
     server_cert: rustls::pki_types::CertificateDer<'static>,
     server_key: Vec<u8>,
+    /// A certificate for `exporter.internal` only, not for the address it is served on.
+    named_cert: rustls::pki_types::CertificateDer<'static>,
     client_cert_pem: String,
     client_key_pem: String,
     ca_der: rustls::pki_types::CertificateDer<'static>,
@@ -99,6 +102,10 @@ fn pki() -> Pki {
         .unwrap()
         .signed_by(&server_key, &issuer)
         .unwrap();
+    let named = rcgen::CertificateParams::new(vec!["exporter.internal".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
     let client_key = rcgen::KeyPair::generate().unwrap();
     let client = rcgen::CertificateParams::new(vec!["vigil".to_string()])
         .unwrap()
@@ -108,13 +115,14 @@ fn pki() -> Pki {
         ca_pem: ca.pem(),
         ca_der: ca.der().clone(),
         server_cert: server.der().clone(),
+        named_cert: named.der().clone(),
         server_key: server_key.serialize_der(),
         client_cert_pem: client.pem(),
         client_key_pem: client_key.serialize_pem(),
     }
 }
 
-fn server_config(pki: &Pki, require_client_cert: bool) -> rustls::ServerConfig {
+fn server_config(pki: &Pki, require_client_cert: bool, named: bool) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -130,7 +138,8 @@ fn server_config(pki: &Pki, require_client_cert: bool) -> rustls::ServerConfig {
     } else {
         builder.with_no_client_auth()
     };
-    builder.with_single_cert(vec![pki.server_cert.clone()], key).unwrap()
+    let cert = if named { pki.named_cert.clone() } else { pki.server_cert.clone() };
+    builder.with_single_cert(vec![cert], key).unwrap()
 }
 
 fn get_json(rt: &tokio::runtime::Runtime, url: &str) -> Option<serde_json::Value> {
@@ -158,11 +167,13 @@ fn health(rt: &tokio::runtime::Runtime, base: &str) -> BTreeMap<String, (String,
 fn auth_tls_and_limits() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let pki = pki();
-    let (http, tls, mtls) = rt.block_on(async {
+    let (http, tls, mtls, named, named_mtls) = rt.block_on(async {
         (
             serve_http().await,
-            serve_tls(server_config(&pki, false)).await,
-            serve_tls(server_config(&pki, true)).await,
+            serve_tls(server_config(&pki, false, false)).await,
+            serve_tls(server_config(&pki, true, false)).await,
+            serve_tls(server_config(&pki, false, true)).await,
+            serve_tls(server_config(&pki, true, true)).await,
         )
     });
     let dir = tempfile::tempdir().unwrap();
@@ -213,6 +224,25 @@ fn auth_tls_and_limits() {
             ),
         ),
         job("mtls_no_cert", mtls, "/metrics", &format!("{https}    tls_config: {{ca_file: ca.pem}}\n")),
+        job("wrong_name", named, "/metrics", &format!("{https}    tls_config: {{ca_file: ca.pem}}\n")),
+        job(
+            "server_name",
+            named,
+            "/metrics",
+            &format!("{https}    tls_config: {{ca_file: ca.pem, server_name: exporter.internal}}\n"),
+        ),
+        job(
+            "server_name_mtls",
+            named_mtls,
+            "/metrics",
+            &format!("{https}    tls_config: {{ca_file: ca.pem, server_name: exporter.internal, cert_file: client.pem, key_file: client.key}}\n"),
+        ),
+        job(
+            "server_name_other",
+            named,
+            "/metrics",
+            &format!("{https}    tls_config: {{ca_file: ca.pem, server_name: other.internal}}\n"),
+        ),
     ];
     let config = d.join("vigil.yml");
     std::fs::write(
@@ -270,6 +300,10 @@ fn auth_tls_and_limits() {
         ("tls_insecure", "up", ""),
         ("mtls", "up", ""),
         ("mtls_no_cert", "down", ""),
+        ("wrong_name", "down", "certificate"),
+        ("server_name", "up", ""),
+        ("server_name_mtls", "up", ""),
+        ("server_name_other", "down", "certificate"),
     ];
     for (job, want_health, want_error) in expect {
         let (health, error) = &all[job];

@@ -7,8 +7,18 @@
 //! [`authorize`] adds the `Authorization` header to each request, reading `password_file` or
 //! `credentials_file` at that moment, as Prometheus does, so a rotated token is used without a
 //! reload. Errors name files and settings but never contain a secret.
+//!
+//! TLS goes through reqwest's own settings, except with `server_name`: reqwest verifies the
+//! certificate against the URL's host only, so then [`build`] hands it a rustls configuration
+//! of its own whose verifier ([`ServerNameOverride`]) checks the certificate against the
+//! configured name instead. The SNI sent is still the URL's host.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::config::{Authorization, BasicAuth, ScrapeConfig, TlsConfig};
 
@@ -45,6 +55,10 @@ pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
     let tls = &opts.tls;
+    if let (Some(name), false) = (&tls.server_name, tls.insecure_skip_verify) {
+        b = b.tls_backend_preconfigured(rustls_with_server_name(tls, name)?);
+        return b.build().map_err(|e| format!("cannot build the HTTP client: {}", innermost(&e)));
+    }
     if let Some(ca) = &tls.ca_file {
         let certs = reqwest::Certificate::from_pem_bundle(&read("tls_config ca_file", ca)?)
             .map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
@@ -67,6 +81,96 @@ pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
         b = b.tls_danger_accept_invalid_certs(true);
     }
     b.build().map_err(|e| format!("cannot build the HTTP client: {}", innermost(&e)))
+}
+
+/// A rustls configuration like reqwest's (CA file or system roots, optional client
+/// certificate) whose verifier checks certificates against `name`.
+fn rustls_with_server_name(tls: &TlsConfig, name: &str) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server_name = ServerName::try_from(name.to_string())
+        .map_err(|_| format!("tls_config server_name {name:?} is not a DNS name or IP address"))?;
+    let inner: Arc<dyn ServerCertVerifier> = match &tls.ca_file {
+        Some(ca) => {
+            let pem = read("tls_config ca_file", ca)?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
+                roots.add(cert).map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("tls_config ca_file {} holds no PEM certificate", ca.display()));
+            }
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?
+        }
+        None => Arc::new(
+            rustls_platform_verifier::Verifier::new(provider.clone())
+                .map_err(|e| format!("cannot load the system's certificate roots: {e}"))?,
+        ),
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot configure TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ServerNameOverride { inner, name: server_name }));
+    let mut config = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            let pair = || format!("tls_config cert_file {} / key_file {}", cert.display(), key.display());
+            let certs = CertificateDer::pem_slice_iter(&read("tls_config cert_file", cert)?)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", pair()))?;
+            let key = PrivateKeyDer::from_pem_slice(&read("tls_config key_file", key)?)
+                .map_err(|e| format!("{}: {e}", pair()))?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| format!("{}: {e}", pair()))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Verifies certificates with `inner`, but against the configured `server_name` rather than the
+/// host the connection was made to.
+#[derive(Debug)]
+struct ServerNameOverride {
+    inner: Arc<dyn ServerCertVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for ServerNameOverride {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
