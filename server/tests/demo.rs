@@ -52,6 +52,14 @@ fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 #[test]
+fn demo_refuses_a_config_file() {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_vigil")).args(["demo", "--config.file=x.yml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("writes its own configuration"));
+}
+
+#[test]
 fn demo_targets_come_up_and_a_stopped_replica_goes_stale() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
