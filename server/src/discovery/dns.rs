@@ -9,8 +9,9 @@
 //! groups to target building, one group per record with the `__meta_dns_*` labels.
 //!
 //! Lookups go to the name servers of the system's resolver configuration (`/etc/resolv.conf`,
-//! with its search domains), never to `/etc/hosts`, and bypass any cache so each refresh sees
-//! the current records. The environment variable [`NAMESERVER_ENV`] (`ip:port`) replaces the
+//! with its search domains), never to `/etc/hosts`. Each refresh builds a fresh resolver, as
+//! Prometheus re-reads `resolv.conf` for every lookup: an edited configuration takes effect and
+//! no cache hides changed records. The environment variable [`NAMESERVER_ENV`] (`ip:port`) replaces the
 //! system's servers with one server and no search domains: the integration tests use it to
 //! point Vigil at a private DNS server on a high port.
 
@@ -52,7 +53,6 @@ struct QueryState {
 /// DNS discovery for every job of a configuration: the last good answer per query.
 #[derive(Default)]
 pub struct DnsSd {
-    resolver: Option<TokioResolver>,
     queries: HashMap<Query, QueryState>,
     errors: Vec<String>,
 }
@@ -102,16 +102,6 @@ impl DnsSd {
         due
     }
 
-    /// The resolver, built on first use (building reads the system configuration).
-    fn resolver(&mut self) -> Result<TokioResolver, String> {
-        if let Some(r) = &self.resolver {
-            return Ok(r.clone());
-        }
-        let r = build_resolver()?;
-        self.resolver = Some(r.clone());
-        Ok(r)
-    }
-
     /// Records lookup results; a failure keeps the query's previous groups. Returns whether
     /// any query's groups changed.
     pub fn store(&mut self, answers: Vec<(Query, Answer)>) -> bool {
@@ -149,20 +139,12 @@ impl DnsSd {
 /// Resolves the due queries of `config` and stores the answers in `state`. Returns whether
 /// any job's groups changed, i.e. whether targets need rebuilding.
 pub async fn refresh(state: &Mutex<DnsSd>, config: &Config) -> bool {
-    let (due, resolver) = {
-        let mut sd = state.lock();
-        let due = sd.due(config);
-        if due.is_empty() {
-            return false;
-        }
-        (due, sd.resolver())
-    };
-    let answers = match resolver {
-        Ok(resolver) => {
-            // Each refresh asks the servers again, as Prometheus does, instead of trusting TTLs.
-            resolver.clear_cache();
-            resolve_all(&resolver, due).await
-        }
+    let due = state.lock().due(config);
+    if due.is_empty() {
+        return false;
+    }
+    let answers = match build_resolver() {
+        Ok(resolver) => resolve_all(&resolver, due).await,
         Err(e) => due.into_iter().map(|q| (q, Err(e.clone()))).collect(),
     };
     state.lock().store(answers)
