@@ -19,7 +19,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # Extra flags for `make run` and `make demo`, e.g. make run ARGS='--config.file=prometheus.yml'.
 ARGS ?=
 
-.PHONY: run demo test .rust-tools .node-tools .chromium .peers .dnsmasq
+.PHONY: run demo test bench bench-smoke .rust-tools .node-tools .chromium .peers .dnsmasq
 
 run: .rust-tools .node-tools
 	cargo leptos build --release --precompress
@@ -37,8 +37,23 @@ test: .rust-tools .node-tools .chromium .peers .dnsmasq
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p vigil-app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 	cargo test --workspace
+	# = make bench-smoke, with the debug binary cargo test has just built
+	bench/run.sh smoke target/debug/vigil
 	cargo leptos build
 	cd end2end && node --test --test-concurrency=1 tests/
+
+# Vigil side by side with Prometheus and VictoriaMetrics (../shared/peers), about 15 minutes:
+# scrape + ingest, query timings, answers compared. Writes bench/results/<date>-<commit>.md and the
+# "make bench" part of BENCHMARKS.md. Not part of `make test`.
+bench: .peers
+	cargo build --release -p vigil
+	bench/run.sh full target/release/vigil
+
+# The same harness, small (under 2 minutes); `make test` runs it. Fails when the harness breaks,
+# never on performance.
+bench-smoke: .peers
+	cargo build -p vigil
+	bench/run.sh smoke target/debug/vigil
 
 .rust-tools:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs) and run make again"; exit 1; }

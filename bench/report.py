@@ -34,10 +34,10 @@ def num(v):
 
 
 def fmt(v, digits=2):
+    """A table cell: thousands separated; whole numbers of 100 and more (and digits=0) without decimals."""
     if v is None: return "–"
-    if isinstance(v, float) and not v.is_integer() or digits and abs(v) < 100 and not float(v).is_integer():
-        return f"{v:,.{digits}f}"
-    return f"{int(v):,}"
+    if digits == 0 or (float(v).is_integer() and abs(v) >= 100): return f"{round(v):,}"
+    return f"{v:,.{digits}f}"
 
 
 def ratio(vigil, peers):
