@@ -83,8 +83,11 @@ pub enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
-    /// Start three instrumented demo services with generated traffic and Vigil scraping them,
-    /// with the "Image gallery" dashboard; takes the server's flags except --config.file.
+    /// Start demo services with generated traffic, and Vigil scraping them.
+    ///
+    /// Three instrumented services (image-gallery, iotd, access-log × 3) on free loopback ports,
+    /// a generated prometheus.yml under <storage.tsdb.path>/demo/, and the "Image gallery"
+    /// dashboard. Takes the server's flags, except --config.file.
     Demo {
         /// Open the dashboard in the browser (with xdg-open) once Vigil is up.
         #[arg(long)]
