@@ -129,8 +129,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         y_max: rows.len().max(1) as f64,
     };
     time_axis(&pen, &geo, opts)?;
-    let max = rows.iter().flatten().flatten().copied().fold(0.0, f64::max);
-    if rows.is_empty() || times.is_empty() || max <= 0.0 || !max.is_finite() {
+    if rows.is_empty() || times.is_empty() {
         let (cx, cy) = (left + geo.width / 2.0, top + geo.height / 2.0);
         pen.text("No data", cx, cy, 16.0, pen.pal.muted, HPos::Center, VPos::Center)?;
         return Ok(geo);
@@ -146,27 +145,74 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         }
     }
     let step = effective_step(&times.iter().map(|&t| (t, 0.0)).collect::<Vec<_>>(), data.step_ms).max(1);
+    let right = geo.left + geo.width;
+    // Cells narrower than a pixel are merged (their mean drawn once): a 2,000-step range on a
+    // 1,000-pixel panel would otherwise paint every pixel twice per bucket.
+    let mut cols: Vec<(f64, f64, usize, usize)> = Vec::new();
+    for (j, &t) in times.iter().enumerate() {
+        if t < start || t > end {
+            continue;
+        }
+        // A rate at t covers the step that ends at t.
+        let x1 = geo.x_of(t).min(right);
+        match cols.last_mut() {
+            Some(c) if c.1 - c.0 < 1.0 => {
+                c.1 = x1;
+                c.3 = j + 1;
+            }
+            last => {
+                let x0 = geo.x_of(t.saturating_sub(step)).max(geo.left).max(last.map_or(geo.left, |c| c.1));
+                cols.push((x0, x1, j, j + 1));
+            }
+        }
+    }
+    let cells: Vec<Vec<Option<f64>>> = rows
+        .iter()
+        .map(|row| {
+            cols.iter()
+                .map(|&(_, _, a, b)| {
+                    let (sum, n) = row[a..b].iter().flatten().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+                    (n > 0).then(|| sum / n as f64)
+                })
+                .collect()
+        })
+        .collect();
+    let max = cells.iter().flatten().flatten().copied().fold(0.0, f64::max);
+    if max <= 0.0 || !max.is_finite() {
+        let (cx, cy) = (left + geo.width / 2.0, top + geo.height / 2.0);
+        pen.text("No data", cx, cy, 16.0, pen.pal.muted, HPos::Center, VPos::Center)?;
+        return Ok(geo);
+    }
     let (low, high) = scale_colors(&pen);
-    for (b, row) in rows.iter().enumerate() {
+    for (b, row) in cells.iter().enumerate() {
         let (y0, y1) = (geo.y_of(b as f64 + 1.0), geo.y_of(b as f64));
-        for (j, v) in row.iter().enumerate() {
-            let Some(v) = v.filter(|v| *v > 0.0) else { continue };
-            let t = times[j];
-            if t < start || t > end {
-                continue;
-            }
-            // A rate at t covers the step that ends at t.
-            let x0 = geo.x_of(t.saturating_sub(step)).max(geo.left);
-            let x1 = geo.x_of(t).min(geo.left + geo.width);
-            if x1 <= x0 {
-                continue;
-            }
-            // Square-root scale, as Grafana's default exponential 0.5, so small counts show.
-            let f = (v / max).sqrt();
-            pen.rect(x0, y0, x1 + 0.5, y1, mix(low, high, f))?;
+        // Neighbouring cells of one colour become one rectangle: smooth data has long runs.
+        let mut run: Option<(f64, f64, RGBAColor)> = None;
+        for (&(x0, x1, _, _), v) in cols.iter().zip(row) {
+            let cell = v.filter(|v| *v > 0.0 && x1 > x0).map(|v| {
+                // Square-root scale, as Grafana's default exponential 0.5, so small counts show.
+                mix(low, high, (v / max).sqrt())
+            });
+            run = match (run, cell) {
+                (Some((rx0, rx1, rc)), Some(c)) if same(rc, c) && x0 - rx1 < 1.0 => Some((rx0, x1, rc)),
+                (prev, next) => {
+                    if let Some((rx0, rx1, rc)) = prev {
+                        // Half a pixel of overlap hides anti-aliasing seams between cells.
+                        pen.rect(rx0, y0, rx1 + 0.5, y1, rc)?;
+                    }
+                    next.map(|c| (x0, x1, c))
+                }
+            };
+        }
+        if let Some((rx0, rx1, rc)) = run {
+            pen.rect(rx0, y0, rx1 + 0.5, y1, rc)?;
         }
     }
     Ok(geo)
+}
+
+fn same(a: RGBAColor, b: RGBAColor) -> bool {
+    (a.0, a.1, a.2) == (b.0, b.1, b.2) && (a.3 - b.3).abs() < 1e-3
 }
 
 /// Ends of the colour scale: a pale orange to a deep one, the pale end nearer the background.

@@ -213,6 +213,51 @@ pub(crate) fn segments(points: &[(i64, f64)], step_ms: i64, start: i64, end: i64
 /// A pixel column being collected: x, first y, (min y, index), (max y, index), last y.
 type Column = (i32, i32, (i32, usize), (i32, usize), i32);
 
+/// Drops points that lie within `tol` pixels of the line the kept points draw anyway
+/// (Reumann–Witkam: a strip along the direction from the last kept point; the point before
+/// the first one leaving the strip is kept). Smooth curves shrink to a few points per bend,
+/// which is what keeps a server-rendered SVG of a busy panel small.
+pub(crate) fn simplify(pts: Vec<(i32, i32)>, tol: f64) -> Vec<(i32, i32)> {
+    if pts.len() <= 2 {
+        return pts;
+    }
+    let mut out = Vec::with_capacity(pts.len() / 4 + 2);
+    let mut anchor = pts[0];
+    out.push(anchor);
+    // Direction of the strip: from the anchor to the first point after it.
+    let mut dir = pts[1];
+    // How far along the strip the line has reached; a point that turns back (a spike's
+    // return in one pixel column) leaves the strip too, or the spike's tip would be lost.
+    let mut reach = 0.0f64;
+    for i in 2..pts.len() {
+        let p = pts[i];
+        let (dx, dy) = (f64::from(dir.0 - anchor.0), f64::from(dir.1 - anchor.1));
+        let (px, py) = (f64::from(p.0 - anchor.0), f64::from(p.1 - anchor.1));
+        let len = dx.hypot(dy);
+        if len == 0.0 {
+            dir = p;
+            continue;
+        }
+        reach = reach.max(len);
+        let off = (dx * py - dy * px).abs() / len;
+        let along = (dx * px + dy * py) / len;
+        if off > tol || along < reach - tol {
+            anchor = pts[i - 1];
+            out.push(anchor);
+            dir = p;
+            reach = 0.0;
+        } else {
+            reach = reach.max(along);
+        }
+    }
+    if let Some(&last) = pts.last() {
+        if out.last() != Some(&last) {
+            out.push(last);
+        }
+    }
+    out
+}
+
 /// The run as pixels, thinned to first/min/max/last per pixel column.
 fn thin_pixels(run: &[(i64, f64)], geo: &PlotGeometry) -> Vec<(i32, i32)> {
     let top = geo.top;
@@ -270,7 +315,7 @@ fn draw_series<DB: DrawingBackend>(
     match opts.draw_style {
         DrawStyle::Line => {
             for (a, b) in runs {
-                let px = thin_pixels(&points[a..b], geo);
+                let px = simplify(thin_pixels(&points[a..b], geo), 0.5 * pen.s);
                 if fill > 0.0 && px.len() > 1 {
                     let mut poly = px.clone();
                     if let (Some(f), Some(l)) = (px.first(), px.last()) {
@@ -370,4 +415,24 @@ fn legend_layout(data: &PanelData, fpx: f64, width: f64, max_h: f64, s: f64) -> 
         x += w + gap;
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simplify;
+
+    #[test]
+    fn simplify_keeps_shape() {
+        let straight: Vec<(i32, i32)> = (0..100).map(|x| (x, 2 * x)).collect();
+        assert_eq!(simplify(straight, 0.5), vec![(0, 0), (99, 198)]);
+        // A spike inside one column keeps its tip.
+        let spike = vec![(0, 100), (1, 100), (2, 100), (2, 10), (2, 100), (3, 100), (4, 100)];
+        let out = simplify(spike, 0.5);
+        assert!(out.contains(&(2, 10)), "{out:?}");
+        assert_eq!(out.first(), Some(&(0, 100)));
+        assert_eq!(out.last(), Some(&(4, 100)));
+        let zigzag: Vec<(i32, i32)> = (0..10).map(|x| (x, if x % 2 == 0 { 0 } else { 10 })).collect();
+        assert_eq!(simplify(zigzag.clone(), 0.5), zigzag);
+        assert_eq!(simplify(vec![(1, 1), (1, 1), (1, 1)], 0.5), vec![(1, 1)]);
+    }
 }
