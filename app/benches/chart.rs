@@ -64,6 +64,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
     if let Ok(svg) = render_svg(PanelKind::TimeSeries, &d, &line, 1200, 400) {
         println!("timeseries_50x2000 SVG: {} bytes", svg.len());
+        // To look at what was measured: CHART_BENCH_SVG=/tmp/panel.svg
+        if let Some(path) = std::env::var_os("CHART_BENCH_SVG") {
+            let _ = std::fs::write(path, svg);
+        }
     }
 }
 
