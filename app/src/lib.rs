@@ -17,7 +17,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes, A},
-    path,
+    path, SsrMode,
 };
 
 /// Sets the theme before first paint so a dark-theme user never sees a light flash; the
@@ -71,8 +71,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::NotFound>
                     <Route path=path!("/") view=pages::dashboards::DashboardsPage />
                     <Route path=path!("/dashboards") view=pages::dashboards::DashboardsPage />
-                    <Route path=path!("/d/:uid/:slug") view=pages::dashboard::DashboardPage />
-                    <Route path=path!("/d/:uid") view=pages::dashboard::DashboardPage />
+                    <Route path=path!("/d/:uid/:slug") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/d/:uid") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/explore") view=pages::explore::ExplorePage />
                     <Route path=path!("/targets") view=pages::targets::TargetsPage />
                     <Route path=path!("/status") view=pages::status::StatusPage />

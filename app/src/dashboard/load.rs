@@ -341,9 +341,10 @@ fn run_panel(
     let step = panel_step(p, from_ms, to_ms, scrape_ms);
     let mut panel_scope = scope.clone();
     panel_scope.builtins = builtins(from_ms, to_ms, step, scrape_ms);
-    // Grafana aligns range queries to the step so successive refreshes hit the same points.
+    // Grafana aligns range queries to the step so successive refreshes hit the same points; the
+    // end rounds up so the newest samples are always inside the range.
     let start = from_ms.div_euclid(step) * step;
-    let end = to_ms.div_euclid(step) * step;
+    let end = (to_ms + step - 1).div_euclid(step) * step;
     let mut result = PanelResult {
         id: p.id,
         title: panel_scope.interpolate(&p.title, Target::Text),
