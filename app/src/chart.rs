@@ -496,6 +496,19 @@ impl<'a, DB: DrawingBackend> Pen<'a, DB> {
         self.area.draw(&PathElement::new(pts, style)).map_err(backend_err)
     }
 
+    /// A one-CSS-pixel horizontal rule. Drawn as a filled rectangle on whole pixels: a canvas
+    /// path stroked on integer coordinates smears over two pixel rows.
+    fn hline(&self, x0: f64, x1: f64, y: f64, color: RGBAColor) -> Result<(), ChartError> {
+        let y = y.round();
+        self.rect(x0, y, x1, y + f64::from(self.stroke(1.0)), color)
+    }
+
+    /// The vertical counterpart of [`Pen::hline`].
+    fn vline(&self, x: f64, y0: f64, y1: f64, color: RGBAColor) -> Result<(), ChartError> {
+        let x = x.round();
+        self.rect(x, y0, x + f64::from(self.stroke(1.0)), y1, color)
+    }
+
     fn stroke(&self, width_css: f64) -> u32 {
         (width_css * self.s).round().clamp(1.0, 100.0) as u32
     }

@@ -270,3 +270,110 @@ fn dump_samples() {
         }
     }
 }
+
+/// Fill colours of `<rect>`s, upper-case.
+fn rect_fills(svg: &str) -> Vec<String> {
+    svg.lines()
+        .filter(|l| l.starts_with("<rect"))
+        .filter_map(|l| l.split("fill=\"").nth(1).and_then(|r| r.split('"').next()))
+        .map(str::to_ascii_uppercase)
+        .collect()
+}
+
+#[test]
+fn stat_shows_last_value_in_threshold_colour() {
+    let data = panel(vec![series("a", ramp(100, |i| 1536.0 + i as f64 * 0.0))]);
+    let opts = ChartOptions {
+        unit: "bytes".into(),
+        thresholds: Some(Thresholds { base_color: "green".into(), steps: vec![(1000.0, "red".into())] }),
+        ..ChartOptions::default()
+    };
+    let out = svg(PanelKind::Stat, &data, &opts);
+    assert!(has_text(&out, "1.50 KiB"), "{out}");
+    assert!(out.contains("fill=\"#F2495C\""), "red value text");
+    let bg = ChartOptions { color_mode: ColorMode::Background, sparkline: false, ..opts };
+    let out = svg(PanelKind::Stat, &data, &bg);
+    assert!(rect_fills(&out).contains(&"#F2495C".to_string()), "red background");
+    let out = svg(PanelKind::Stat, &panel(vec![series("a", ramp(10, |_| f64::NAN))]), &bg);
+    assert!(has_text(&out, "No data"));
+}
+
+#[test]
+fn stat_names_cells_when_several() {
+    let data = panel(vec![series("up", ramp(10, |_| 1.0)), series("down", ramp(10, |_| 0.0))]);
+    let out = svg(PanelKind::Stat, &data, &ChartOptions::default());
+    assert!(has_text(&out, "up") && has_text(&out, "down") && has_text(&out, "1") && has_text(&out, "0"));
+}
+
+#[test]
+fn gauge_and_bargauge_show_values() {
+    let data = panel(vec![series("cpu", ramp(10, |_| 42.5)), series("mem", ramp(10, |_| 90.0))]);
+    let opts = ChartOptions { unit: "percent".into(), decimals: Some(1), ..ChartOptions::default() };
+    let out = svg(PanelKind::Gauge, &data, &opts);
+    assert!(has_text(&out, "42.5%") && has_text(&out, "90.0%") && has_text(&out, "cpu"), "{out}");
+    // Default thresholds: green below 80, red from 80.
+    assert!(out.contains("#73BF69") && out.contains("#F2495C"));
+    let out = svg(PanelKind::BarGauge, &data, &opts);
+    assert!(has_text(&out, "42.5%") && has_text(&out, "mem"));
+    let fills = rect_fills(&out);
+    assert!(fills.iter().filter(|f| *f == "#F2495C").count() == 1, "{fills:?}");
+}
+
+#[test]
+fn heatmap_draws_bucket_rows() {
+    let les = ["0.1", "1", "+Inf"];
+    let data = panel(
+        les.iter()
+            .enumerate()
+            .map(|(b, le)| {
+                series(&format!("{{le=\"{le}\"}}"), ramp(100, move |i| (b as f64 + 1.0) * i as f64))
+            })
+            .collect(),
+    );
+    let out = svg(PanelKind::Heatmap, &data, &ChartOptions::default());
+    assert!(has_text(&out, "0.1") && has_text(&out, "+Inf"), "{out}");
+    // Background plus cells: at least one rectangle per bucket row.
+    assert!(rect_fills(&out).len() >= 4);
+    assert!(!has_text(&out, "No data"));
+}
+
+#[test]
+fn local_time_labels_shift() {
+    let data = panel(vec![series("a", ramp(100, |i| i as f64))]);
+    let utc = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    assert!(has_text(&utc, "08:00"));
+    let local = ChartOptions { timezone_utc: false, tz_offset_minutes: 120, ..ChartOptions::default() };
+    let out = svg(PanelKind::TimeSeries, &data, &local);
+    assert!(has_text(&out, "10:00") && !has_text(&out, "08:00"), "{out}");
+}
+
+#[test]
+fn multi_day_range_shows_dates() {
+    let day = 86_400_000;
+    let data = PanelData {
+        series: vec![series("a", (0..=300).map(|i| (T0 + i * 864_000, i as f64)).collect::<Vec<_>>())],
+        start_ms: T0,
+        end_ms: T0 + 3 * day,
+        step_ms: 864_000,
+    };
+    let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    assert!(out.lines().any(|l| l.trim().starts_with("11/27")), "{out}");
+}
+
+#[test]
+fn pixel_ratio_scales_layout() {
+    let data = panel(vec![series("a", ramp(100, |i| i as f64))]);
+    let geo = |ratio: f64| {
+        let mut out = String::new();
+        let root = SVGBackend::with_string(&mut out, (1600, 600)).into_drawing_area();
+        let opts = ChartOptions { pixel_ratio: ratio, ..ChartOptions::default() };
+        match draw_timeseries(&root, &data, &opts) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (one, two) = (geo(1.0), geo(2.0));
+    assert!(two.left > one.left * 1.5, "margins grow with the ratio: {one:?} {two:?}");
+    let half = two.scaled(0.5);
+    assert!((half.width * 2.0 - two.width).abs() < 1e-9 && half.start_ms == two.start_ms);
+}

@@ -69,7 +69,7 @@ pub fn draw_timeseries<DB: DrawingBackend>(
     // Grid and value axis.
     for (v, label) in &ylabels {
         let y = geo.y_of(*v);
-        pen.line(vec![(ip(left), ip(y)), (ip(right), ip(y))], pen.pal.grid, 1.0)?;
+        pen.hline(left, right, y, pen.pal.grid)?;
         pen.text(label, left - pen.px(6.0), y, FONT, pen.pal.muted, HPos::Right, VPos::Center)?;
     }
 
@@ -121,7 +121,7 @@ pub(crate) fn time_axis<DB: DrawingBackend>(
     let (xticks, xstep) = time_ticks(start, end, max_xticks, offset);
     for t in xticks {
         let x = geo.x_of(t);
-        pen.line(vec![(ip(x), ip(top)), (ip(x), ip(bottom))], pen.pal.grid, 1.0)?;
+        pen.vline(x, top, bottom, pen.pal.grid)?;
         let label = time_label(t, range, xstep, offset);
         let half = text_width(&label, fpx) / 2.0;
         if x - half >= 0.0 && x + half <= pen.w {
