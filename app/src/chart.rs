@@ -181,6 +181,41 @@ pub struct ChartOptions {
     pub sparkline: bool,
     /// Device pixels per CSS pixel: every size is multiplied by it. [`draw_on_canvas`] sets it.
     pub pixel_ratio: f64,
+    /// Time series: stack each series on the ones before it (Grafana `stacking.mode: normal`).
+    pub stack: bool,
+    /// Time series: how thresholds show on the plot (Grafana `thresholdsStyle.mode`).
+    pub threshold_style: ThresholdStyle,
+    /// Fixed colours by series name (Grafana's "fields with name" colour overrides); other
+    /// series take the classic palette by position. See [`ChartOptions::series_color`].
+    pub color_overrides: Vec<(String, String)>,
+}
+
+/// Grafana's `thresholdsStyle.mode` for time series.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThresholdStyle {
+    #[default]
+    Off,
+    /// A line at each threshold step.
+    Line,
+    /// Dashed lines at each step.
+    Dashed,
+    /// Each threshold band tinted.
+    Area,
+    LineAndArea,
+}
+
+impl ThresholdStyle {
+    /// From Grafana's mode id; unknown ids read as off.
+    pub fn from_grafana(mode: &str) -> ThresholdStyle {
+        match mode {
+            "line" => ThresholdStyle::Line,
+            "dashed" => ThresholdStyle::Dashed,
+            "area" => ThresholdStyle::Area,
+            "line+area" => ThresholdStyle::LineAndArea,
+            "dashed+area" => ThresholdStyle::LineAndArea,
+            _ => ThresholdStyle::Off,
+        }
+    }
 }
 
 impl Default for ChartOptions {
@@ -202,11 +237,35 @@ impl Default for ChartOptions {
             color_mode: ColorMode::Value,
             sparkline: true,
             pixel_ratio: 1.0,
+            stack: false,
+            threshold_style: ThresholdStyle::Off,
+            color_overrides: Vec::new(),
         }
     }
 }
 
 impl ChartOptions {
+    /// CSS colour of series `index` named `name`: its override, else the palette's. An HTML
+    /// legend or tooltip uses this to match the drawing.
+    pub fn series_color(&self, index: usize, name: &str) -> String {
+        match self.color_overrides.iter().find(|(n, _)| n == name) {
+            Some((_, c)) => color_css(c, self.theme),
+            None => series_color(index).to_string(),
+        }
+    }
+
+    fn series_rgba(&self, index: usize, name: &str) -> RGBAColor {
+        let spec =
+            self.color_overrides.iter().find(|(n, _)| n == name).map_or(series_color(index), |(_, c)| c);
+        colors::color_or_text(spec, self.theme)
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` of `t_ms` in the panel's time zone, for tooltips.
+    pub fn format_time(&self, t_ms: i64) -> String {
+        let (y, mo, d, h, mi, s, _) = crate::time::split_utc(t_ms.saturating_add(self.offset_ms()));
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    }
+
     fn offset_ms(&self) -> i64 {
         if self.timezone_utc {
             0
@@ -436,6 +495,15 @@ pub fn draw_on_canvas(
     }
     if canvas.height() != h {
         canvas.set_height(h);
+    }
+    // plotters-canvas leaves the joins at the canvas default (miter), which draws spikes past
+    // every sharp turn of a noisy series; the context is shared, so set it here.
+    if let Ok(Some(ctx)) = canvas.get_context("2d") {
+        use wasm_bindgen::JsCast;
+        if let Ok(ctx) = ctx.dyn_into::<web_sys::CanvasRenderingContext2d>() {
+            ctx.set_line_join("round");
+            ctx.set_line_cap("round");
+        }
     }
     let backend = plotters_canvas::CanvasBackend::with_canvas_object(canvas.clone())
         .ok_or_else(|| ChartError::Canvas("no 2d context".into()))?;

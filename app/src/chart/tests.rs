@@ -377,3 +377,59 @@ fn pixel_ratio_scales_layout() {
     let half = two.scaled(0.5);
     assert!((half.width * 2.0 - two.width).abs() < 1e-9 && half.start_ms == two.start_ms);
 }
+
+#[test]
+fn stacking_adds_up() {
+    let data = panel(vec![series("a", ramp(100, |_| 1.0)), series("b", ramp(100, |_| 2.0))]);
+    let opts = ChartOptions { stack: true, ..ChartOptions::default() };
+    let mut out = String::new();
+    let geo = {
+        let root = SVGBackend::with_string(&mut out, (800, 300)).into_drawing_area();
+        match draw_timeseries(&root, &data, &opts) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(geo.y_max >= 3.0, "the axis reaches the stacked total: {geo:?}");
+}
+
+#[test]
+fn thresholds_drawn_on_time_series() {
+    let data = panel(vec![series("a", ramp(100, |i| i as f64))]);
+    let th = Some(Thresholds { base_color: "green".into(), steps: vec![(50.0, "red".into())] });
+    let plain = svg(
+        PanelKind::TimeSeries,
+        &data,
+        &ChartOptions { thresholds: th.clone(), ..ChartOptions::default() },
+    );
+    assert!(!rect_fills(&plain).contains(&"#F2495C".to_string()));
+    let line = ChartOptions {
+        thresholds: th.clone(),
+        threshold_style: ThresholdStyle::Line,
+        ..ChartOptions::default()
+    };
+    let out = svg(PanelKind::TimeSeries, &data, &line);
+    assert_eq!(rect_fills(&out).iter().filter(|f| *f == "#F2495C").count(), 1);
+    let dashed = ChartOptions { threshold_style: ThresholdStyle::Dashed, ..line.clone() };
+    assert!(
+        rect_fills(&svg(PanelKind::TimeSeries, &data, &dashed)).iter().filter(|f| *f == "#F2495C").count()
+            > 10
+    );
+    let area = ChartOptions { threshold_style: ThresholdStyle::Area, ..line };
+    let fills = rect_fills(&svg(PanelKind::TimeSeries, &data, &area));
+    assert!(fills.contains(&"#73BF69".to_string()) && fills.contains(&"#F2495C".to_string()));
+}
+
+#[test]
+fn colour_overrides_by_name() {
+    let data = panel(vec![series("a", ramp(10, |i| i as f64)), series("errors", ramp(10, |i| i as f64))]);
+    let opts =
+        ChartOptions { color_overrides: vec![("errors".into(), "red".into())], ..ChartOptions::default() };
+    let out = svg(PanelKind::TimeSeries, &data, &opts);
+    assert!(out.lines().any(|l| l.starts_with("<polyline") && l.contains("#F2495C")));
+    assert_eq!(opts.series_color(1, "errors"), "#f2495c");
+    assert_eq!(opts.series_color(0, "a"), series_color(0));
+    assert_eq!(opts.format_time(T0), "2026-11-26 08:00:00");
+    let local = ChartOptions { timezone_utc: false, tz_offset_minutes: -300, ..ChartOptions::default() };
+    assert_eq!(local.format_time(T0), "2026-11-26 03:00:00");
+}

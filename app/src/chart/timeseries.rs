@@ -5,10 +5,11 @@
 //! highest and last sample survive (the M4 reduction), which draws the same pixels as the full
 //! line while keeping a 2,000-sample series to at most four points per column.
 
-use super::colors::{parse_color, series_color};
+use super::colors::color_or_text;
 use super::ticks::{auto_range, time_label, time_ticks, value_ticks};
 use super::{
     fit_text, ip, text_width, units, ChartError, ChartOptions, DrawStyle, PanelData, Pen, PlotGeometry,
+    Series, ThresholdStyle,
 };
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -26,6 +27,13 @@ pub fn draw_timeseries<DB: DrawingBackend>(
 ) -> Result<PlotGeometry, ChartError> {
     let pen = Pen::new(area, opts)?;
     pen.clear()?;
+    let stacked;
+    let data = if opts.stack {
+        stacked = stack(data);
+        &stacked
+    } else {
+        data
+    };
     let (start, end) = time_range(data);
     let fpx = pen.px(FONT);
     let pad = pen.px(6.0);
@@ -75,14 +83,44 @@ pub fn draw_timeseries<DB: DrawingBackend>(
 
     time_axis(&pen, &geo, opts)?;
 
+    let bands = threshold_bands(opts);
+    if matches!(opts.threshold_style, ThresholdStyle::Area | ThresholdStyle::LineAndArea) {
+        for &(lo, hi, c) in &bands {
+            let (y0, y1) = (geo.y_of(hi.min(y_max)), geo.y_of(lo.max(y_min)));
+            if y1 > y0 {
+                pen.rect(left, y0, right, y1, RGBAColor(c.0, c.1, c.2, 0.12))?;
+            }
+        }
+    }
+
     if !any {
         let cx = left + geo.width / 2.0;
         let cy = top + geo.height / 2.0;
         pen.text("No data", cx, cy, 16.0, pen.pal.muted, HPos::Center, VPos::Center)?;
     } else {
         for (i, s) in data.series.iter().enumerate() {
-            let color = parse_color(series_color(i), opts.theme).unwrap_or(pen.pal.text);
+            let color = opts.series_rgba(i, &s.name);
             draw_series(&pen, &geo, &s.points, data.step_ms, color, opts)?;
+        }
+    }
+    if matches!(
+        opts.threshold_style,
+        ThresholdStyle::Line | ThresholdStyle::Dashed | ThresholdStyle::LineAndArea
+    ) {
+        // Each band's lower edge is a step; the base band's is -∞ and gets no line.
+        for &(lo, _, c) in bands.iter().filter(|b| b.0 > y_min && b.0 < y_max) {
+            let y = geo.y_of(lo);
+            let c = RGBAColor(c.0, c.1, c.2, 0.8);
+            if opts.threshold_style == ThresholdStyle::Dashed {
+                let (dash, gap) = (pen.px(6.0), pen.px(4.0));
+                let mut x = left;
+                while x < right {
+                    pen.hline(x, (x + dash).min(right), y, c)?;
+                    x += dash + gap;
+                }
+            } else {
+                pen.hline(left, right, y, c)?;
+            }
         }
     }
 
@@ -95,13 +133,56 @@ pub fn draw_timeseries<DB: DrawingBackend>(
                 pen.text(&item.text, x, cy, FONT, pen.pal.muted, HPos::Left, VPos::Center)?;
                 continue;
             };
-            let color = parse_color(series_color(index), opts.theme).unwrap_or(pen.pal.text);
+            let color = data.series.get(index).map_or(pen.pal.text, |s| opts.series_rgba(index, &s.name));
             pen.rect(x, cy - pen.px(1.5), x + pen.px(14.0), cy + pen.px(1.5), color)?;
             pen.text(&item.text, x + pen.px(18.0), cy, FONT, pen.pal.text, HPos::Left, VPos::Center)?;
         }
         y += row_h;
     }
     Ok(geo)
+}
+
+/// Threshold bands `(from, to, colour)` in value order, the base band from -∞.
+fn threshold_bands(opts: &ChartOptions) -> Vec<(f64, f64, RGBAColor)> {
+    let Some(th) = &opts.thresholds else { return Vec::new() };
+    let mut steps: Vec<&(f64, String)> = th.steps.iter().filter(|s| s.0.is_finite()).collect();
+    steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = Vec::with_capacity(steps.len() + 1);
+    let mut from = f64::NEG_INFINITY;
+    let mut color = th.base_color.as_str();
+    for s in steps {
+        out.push((from, s.0, color_or_text(color, opts.theme)));
+        from = s.0;
+        color = &s.1;
+    }
+    out.push((from, f64::INFINITY, color_or_text(color, opts.theme)));
+    out
+}
+
+/// Grafana's normal stacking: each series' samples carry the sum of the series before it at
+/// the same timestamp. Gaps stay gaps.
+fn stack(data: &PanelData) -> PanelData {
+    let mut sums: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
+    let series = data
+        .series
+        .iter()
+        .map(|s| Series {
+            name: s.name.clone(),
+            points: s
+                .points
+                .iter()
+                .map(|&(t, v)| {
+                    if !v.is_finite() {
+                        return (t, v);
+                    }
+                    let sum = sums.entry(t).or_insert(0.0);
+                    *sum += v;
+                    (t, *sum)
+                })
+                .collect(),
+        })
+        .collect();
+    PanelData { series, ..*data }
 }
 
 /// Vertical grid lines and time labels under the plot, as many as the labels fit.
