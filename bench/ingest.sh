@@ -74,13 +74,6 @@ done
 curl -fs -o /dev/null "${URL[victoria-metrics]}/internal/force_flush" || true   # VM buffers ~1 s of rows
 for s in $SYS; do put "$s.dir_bytes" "$(du_b "${DIR[$s]}")"; done
 
-# What each stored, through its own query API: the whole run (for bytes/sample), and the targets'
-# own series in the window (for the equality check: every system scraped the same targets).
-for s in $SYS; do
-  for kv in $(python3 "$KIT/bench-stats.py" "${URL[$s]}" "$T1" $((T1 - TS + 60))); do put "$s.${kv%%=*}" "${kv#*=}"; done
-  for kv in $(python3 "$HERE/window_count.py" "${URL[$s]}" "$T1" $((T1 - T0))); do put "$s.${kv%%=*}" "${kv#*=}"; done
-done
-
 # Compaction, each system's own: Prometheus writes its head as a snapshot block, VictoriaMetrics merges
 # its parts, Vigil writes its head as a snapshot block (POST /api/v1/admin/tsdb/snapshot).
 snapshot "${URL[prometheus]}" "${DIR[prometheus]}" prometheus
@@ -93,4 +86,12 @@ put victoria-metrics.compact_s "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {p
 put victoria-metrics.compact_samples "$(metric "${URL[victoria-metrics]}" '^vm_rows\{type="storage/')"
 put victoria-metrics.compact_bytes "$(du_b "${DIR[victoria-metrics]}")"
 for s in $SYS; do put "$s.hwm_compact_mib" "$(mib $s VmHWM)"; done
+
+# What each stored, through its own query API: the whole run (for bytes/sample), and the targets'
+# own series in the window (for the equality check: every system scraped the same targets).
+for s in $SYS; do
+  for kv in $(python3 "$KIT/bench-stats.py" "${URL[$s]}" "$T1" $((T1 - TS + 60))); do put "$s.${kv%%=*}" "${kv#*=}"; done
+  for kv in $(python3 "$HERE/window_count.py" "${URL[$s]}" "$T1" $((T1 - T0))); do put "$s.${kv%%=*}" "${kv#*=}"; done
+done
+
 echo "phase 1 done: $OUT"

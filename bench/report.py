@@ -158,7 +158,8 @@ def main():
         r = ratio(vals[2], vals[:2])
         worst = r if r is not None and (worst is None or r > worst) else worst
         sp = q.get("series", {}), q.get("points", {})
-        cells = [f"{fmt(v, 1)} ({sp[0].get(s, '?')} / {sp[1].get(s, '?')})" if v is not None else
+        cnt = lambda d, s: f"{d[s]:,}" if isinstance(d.get(s), int) else "?"
+        cells = [f"{fmt(v, 1)} ({cnt(sp[0], s)} / {cnt(sp[1], s)})" if v is not None else
                  f"error: {q['errors'].get(s, 'no time')}"[:80] for s, v in zip(SYS, vals)]
         L.append(f"| {q['name']}: `{q['query']}` | " + " | ".join(cells) + f" | {fmt(r) if r is not None else '–'} |")
         for s in SYS:
