@@ -364,11 +364,15 @@ pub fn draw_bargauge<DB: DrawingBackend>(
         let color = value.map_or(pen.pal.muted, |v| color_or_text(th.color_for(v), opts.theme));
         if let Some(v) = value {
             let x = bar_x0 + (bar_x1 - bar_x0) * fraction(*v, range);
-            // Grafana's gradient mode: lighter at the start, the threshold colour at the end.
-            let start = mix(color, pen.pal.background, 0.45);
-            pen.rect(bar_x0, by0, x, by1, start)?;
-            let solid_from = bar_x0 + (x - bar_x0) * 0.5;
-            pen.rect(solid_from, by0, x, by1, color)?;
+            // Grafana's gradient mode: faded at the start, the threshold colour at the end;
+            // a handful of steps reads as a gradient and works on every backend.
+            const STEPS: usize = 12;
+            let w = (x - bar_x0) / STEPS as f64;
+            for k in 0..STEPS {
+                let fade = 0.55 * (1.0 - k as f64 / (STEPS - 1) as f64);
+                let sx = bar_x0 + w * k as f64;
+                pen.rect(sx, by0, sx + w + 0.5, by1, mix(color, pen.pal.background, fade))?;
+            }
         }
         let text = &texts[i];
         pen.text_px(

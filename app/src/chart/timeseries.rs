@@ -78,7 +78,9 @@ pub fn draw_timeseries<DB: DrawingBackend>(
     for (v, label) in &ylabels {
         let y = geo.y_of(*v);
         pen.hline(left, right, y, pen.pal.grid)?;
-        pen.text(label, left - pen.px(6.0), y, FONT, pen.pal.muted, HPos::Right, VPos::Center)?;
+        // The lowest label rides up to stay clear of the time labels below the plot.
+        let ly = y.min(bottom - fpx * 0.5);
+        pen.text(label, left - pen.px(6.0), ly, FONT, pen.pal.muted, HPos::Right, VPos::Center)?;
     }
 
     time_axis(&pen, &geo, opts)?;
