@@ -323,7 +323,10 @@ async fn discover_dns_periodically(services: Arc<Services>) {
     loop {
         tick.tick().await;
         let config = services.config.read().clone();
-        if discovery::dns::refresh(&services.dns_sd, &config).await {
+        let done = discovery::dns::refresh(&services.dns_sd, &config).await;
+        services.telemetry.sd_dns_lookups.inc_by(done.lookups);
+        services.telemetry.sd_dns_lookup_failures.inc_by(done.failures);
+        if done.changed {
             let s = services.clone();
             let _ = tokio::task::spawn_blocking(move || s.refresh_targets()).await;
         }

@@ -52,6 +52,9 @@ pub struct Telemetry {
     pub http_duration: Family<HandlerLabels, Histogram>,
     pub config_reload_ok: Gauge,
     pub config_reload_time: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// DNS discovery lookups and failed lookups, as Prometheus's `prometheus_sd_dns_lookup*`.
+    pub sd_dns_lookups: Counter,
+    pub sd_dns_lookup_failures: Counter,
 }
 
 /// Facts about this build, fixed at compile time.
@@ -115,6 +118,14 @@ impl Telemetry {
             "Timestamp of the last successful configuration reload",
             config_reload_time.clone(),
         );
+        let sd_dns_lookups = Counter::default();
+        registry.register("vigil_sd_dns_lookups", "The number of DNS-SD lookups", sd_dns_lookups.clone());
+        let sd_dns_lookup_failures = Counter::default();
+        registry.register(
+            "vigil_sd_dns_lookup_failures",
+            "The number of DNS-SD lookup failures",
+            sd_dns_lookup_failures.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector { start_time_secs }));
         registry.register_collector(Box::new(TsdbCollector { db }));
         Telemetry {
@@ -123,6 +134,8 @@ impl Telemetry {
             http_duration,
             config_reload_ok,
             config_reload_time,
+            sd_dns_lookups,
+            sd_dns_lookup_failures,
         }
     }
 

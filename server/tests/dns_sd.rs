@@ -1,7 +1,8 @@
 //! DNS discovery through the real binary against a real DNS server: Debian's dnsmasq, started
 //! on a high port with records of its own, and Vigil pointed at it with
 //! `VIGIL_DNS_SD_NAMESERVER`. A and SRV names yield targets that are scraped; changing the
-//! records changes the targets; a server that stops answering keeps the last good targets.
+//! records changes the targets; a server that stops answering keeps the last good targets and
+//! counts failed lookups.
 //!
 //! Without dnsmasq the test fails under CI (`CI=true`) and is skipped, saying so, elsewhere
 //! (`make test` installs it).
@@ -141,10 +142,18 @@ fn dns_sd_targets_follow_the_records() {
         targets(&base).iter().any(|(job, instance, _)| job == "dns_a" && *instance == second)
     });
 
-    // The DNS server goes away: lookups fail and the last good targets stay.
+    // The DNS server goes away: lookups fail (once they time out) and the last good targets stay.
     let _ = dns.kill();
     let _ = dns.wait();
-    std::thread::sleep(Duration::from_secs(3));
+    let counter = |name: &str| -> f64 {
+        let metrics =
+            rt().block_on(async { reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok() });
+        let metrics = metrics.unwrap_or_default();
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).map(str::to_string);
+        line.and_then(|l| l.split(' ').nth(1).and_then(|v| v.parse().ok())).unwrap_or(0.0)
+    };
+    wait_for("a failed lookup", || counter("vigil_sd_dns_lookup_failures_total") >= 1.0);
+    assert!(counter("vigil_sd_dns_lookups_total") >= 4.0);
     let now: Vec<(String, String)> = targets(&base).into_iter().map(|(j, i, _)| (j, i)).collect();
     assert_eq!(now.len(), 3, "targets kept while DNS fails: {now:?}");
 

@@ -31,6 +31,8 @@ use crate::config::{Config, DnsRecordType};
 /// Prometheus's default `refresh_interval` for DNS discovery.
 pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(30);
 
+const DUE_SLACK: Duration = Duration::from_millis(100);
+
 /// Overrides the system's name servers with one `ip:port` (for tests and special setups).
 pub const NAMESERVER_ENV: &str = "VIGIL_DNS_SD_NAMESERVER";
 
@@ -95,7 +97,11 @@ impl DnsSd {
                 groups: Vec::new(),
             });
             state.every = every;
-            if state.resolved_at.is_none_or(|at| at.elapsed() >= state.every) {
+            // Counted from when the lookup was handed out, with a little slack: the caller
+            // polls once a second, and a query due a few milliseconds after a poll would
+            // otherwise wait a whole extra second.
+            if state.resolved_at.is_none_or(|at| at.elapsed() + DUE_SLACK >= state.every) {
+                state.resolved_at = Some(Instant::now());
                 due.push(q);
             }
         }
@@ -109,7 +115,6 @@ impl DnsSd {
         let mut changed = false;
         for (q, answer) in answers {
             let Some(state) = self.queries.get_mut(&q) else { continue };
-            state.resolved_at = Some(Instant::now());
             match answer {
                 Ok(groups) => {
                     changed |= state.groups != groups;
@@ -136,18 +141,28 @@ impl DnsSd {
     }
 }
 
-/// Resolves the due queries of `config` and stores the answers in `state`. Returns whether
-/// any job's groups changed, i.e. whether targets need rebuilding.
-pub async fn refresh(state: &Mutex<DnsSd>, config: &Config) -> bool {
+/// What one [`refresh`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Some job's groups changed: targets need rebuilding.
+    pub changed: bool,
+    pub lookups: u64,
+    pub failures: u64,
+}
+
+/// Resolves the due queries of `config` and stores the answers in `state`.
+pub async fn refresh(state: &Mutex<DnsSd>, config: &Config) -> Refreshed {
     let due = state.lock().due(config);
     if due.is_empty() {
-        return false;
+        return Refreshed::default();
     }
     let answers = match build_resolver() {
         Ok(resolver) => resolve_all(&resolver, due).await,
         Err(e) => due.into_iter().map(|q| (q, Err(e.clone()))).collect(),
     };
-    state.lock().store(answers)
+    let lookups = answers.len() as u64;
+    let failures = answers.iter().filter(|(_, a)| a.is_err()).count() as u64;
+    Refreshed { changed: state.lock().store(answers), lookups, failures }
 }
 
 fn build_resolver() -> Result<TokioResolver, String> {
