@@ -333,13 +333,15 @@ impl PlotGeometry {
             return self.start_ms;
         }
         let f = ((x_px - self.left) / self.width).clamp(0.0, 1.0);
-        self.start_ms + (f * (self.end_ms - self.start_ms) as f64).round() as i64
+        // In f64: the span of an extreme range does not fit i64 (the cast saturates).
+        let t = self.start_ms as f64 + f * (self.end_ms as f64 - self.start_ms as f64);
+        t.round() as i64
     }
 
     /// Horizontal pixel of time `t_ms` (outside the plot when the time is outside the range).
     pub fn x_of(&self, t_ms: i64) -> f64 {
-        let span = (self.end_ms - self.start_ms).max(1) as f64;
-        self.left + (t_ms - self.start_ms) as f64 / span * self.width
+        let span = (self.end_ms as f64 - self.start_ms as f64).max(1.0);
+        self.left + (t_ms as f64 - self.start_ms as f64) / span * self.width
     }
 
     /// Vertical pixel of `value`.

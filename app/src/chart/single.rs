@@ -149,7 +149,7 @@ fn sparkline<DB: DrawingBackend>(
             _ => return Ok(()),
         }
     };
-    let span_t = (t1 - t0) as f64;
+    let span_t = t1 as f64 - t0 as f64;
     let span_v = hi / 2.0 - lo / 2.0;
     let mut pts: Vec<(i32, i32)> = Vec::new();
     let mut last_x = i32::MIN;
@@ -157,7 +157,7 @@ fn sparkline<DB: DrawingBackend>(
         if !v.is_finite() || t < t0 || t > t1 {
             continue;
         }
-        let px = ip(x + (t - t0) as f64 / span_t * w);
+        let px = ip(x + (t as f64 - t0 as f64) / span_t * w);
         if px == last_x {
             continue;
         }

@@ -433,3 +433,48 @@ fn colour_overrides_by_name() {
     let local = ChartOptions { timezone_utc: false, tz_offset_minutes: -300, ..ChartOptions::default() };
     assert_eq!(local.format_time(T0), "2026-11-26 03:00:00");
 }
+
+#[test]
+fn extreme_timestamps_never_overflow() {
+    let pts = vec![(i64::MIN, 1.0), (-1, 2.0), (0, 3.0), (i64::MAX, 4.0)];
+    let cases = [
+        PanelData {
+            series: vec![series("a", pts.clone())],
+            start_ms: i64::MIN,
+            end_ms: i64::MAX,
+            step_ms: i64::MAX,
+        },
+        PanelData { series: vec![series("a", pts.clone())], start_ms: 0, end_ms: 0, step_ms: 0 },
+        PanelData { series: vec![series("a", vec![(i64::MAX, 1.0)])], ..PanelData::default() },
+        PanelData { series: vec![series("a", vec![(i64::MIN, 1.0)])], ..PanelData::default() },
+        PanelData {
+            series: vec![series("{le=\"1\"}", pts)],
+            start_ms: i64::MIN,
+            end_ms: i64::MAX,
+            step_ms: 1,
+        },
+    ];
+    let kinds =
+        [PanelKind::TimeSeries, PanelKind::Stat, PanelKind::Gauge, PanelKind::BarGauge, PanelKind::Heatmap];
+    for data in &cases {
+        for kind in kinds {
+            for utc in [true, false] {
+                let opts = ChartOptions {
+                    timezone_utc: utc,
+                    tz_offset_minutes: if utc { 0 } else { 14 * 60 },
+                    draw_style: DrawStyle::Bars,
+                    ..ChartOptions::default()
+                };
+                if let Err(e) = render_svg(kind, data, &opts, 400, 200) {
+                    panic!("{kind:?}: {e}");
+                }
+            }
+        }
+        let _ = values_at(data, i64::MAX);
+        let _ = values_at(data, i64::MIN);
+    }
+    let geo = PlotGeometry { start_ms: i64::MIN, end_ms: i64::MAX, width: 100.0, ..PlotGeometry::default() };
+    assert_eq!(geo.time_at(1e9), i64::MAX);
+    assert!(geo.x_of(0).is_finite());
+    assert_eq!(choose_step(i64::MAX, 1, None, i64::MAX), i64::MAX);
+}

@@ -148,8 +148,9 @@ pub fn time_ticks(start: i64, end: i64, max_count: usize, offset_ms: i64) -> (Ve
     let want = max_count.max(1) as i64;
     let step = TIME_STEPS.iter().copied().find(|s| span / s <= want).unwrap_or(365 * DAY);
     let local = start.saturating_add(offset_ms);
-    let first =
-        local.div_euclid(step) * step + if local.rem_euclid(step) == 0 { 0 } else { step } - offset_ms;
+    // The first round local time at or after `start`, saturating at the ends of i64.
+    let rem = local.rem_euclid(step);
+    let first = if rem == 0 { local } else { local.saturating_add(step - rem) }.saturating_sub(offset_ms);
     let mut out = Vec::new();
     let mut t = first;
     while t <= end && out.len() <= max_count * 2 + 2 {
@@ -187,7 +188,7 @@ pub fn choose_step(range_ms: i64, width_px: u32, max_data_points: Option<u32>, m
     let mut step = round_interval(raw);
     step = step.max(min_interval_ms).max(1);
     // Prometheus's own safety limit, as Grafana's Prometheus data source applies it.
-    let safe = (range + 10_999) / 11_000;
+    let safe = range / 11_000 + i64::from(range % 11_000 != 0);
     step.max(safe)
 }
 

@@ -196,7 +196,7 @@ pub(crate) fn time_axis<DB: DrawingBackend>(
     let fpx = pen.px(FONT);
     let (start, end) = (geo.start_ms, geo.end_ms);
     let (top, bottom) = (geo.top, geo.top + geo.height);
-    let range = end - start;
+    let range = end.saturating_sub(start);
     let offset = opts.offset_ms();
     let sample = time_label(start, range, if range < 86_400_000 { 60_000 } else { 3_600_000 }, offset);
     let slot = text_width(&sample, fpx) + pen.px(24.0);
@@ -230,7 +230,7 @@ pub(crate) fn time_range(data: &PanelData) -> (i64, i64) {
     if lo < hi {
         (lo, hi)
     } else if lo == hi {
-        (lo - 30_000, lo + 30_000)
+        (lo.saturating_sub(30_000), lo.saturating_add(30_000))
     } else {
         (data.start_ms, data.start_ms.saturating_add(1))
     }
@@ -261,7 +261,7 @@ pub(crate) fn effective_step(points: &[(i64, f64)], step_ms: i64) -> i64 {
     if step_ms > 0 {
         return step_ms;
     }
-    points.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0).min().unwrap_or(0)
+    points.windows(2).map(|w| w[1].0.saturating_sub(w[0].0)).filter(|d| *d > 0).min().unwrap_or(0)
 }
 
 /// Index ranges of the unbroken runs of `points` inside `start..=end`: a NaN/Inf sample or a
@@ -418,7 +418,7 @@ fn draw_series<DB: DrawingBackend>(
         }
         DrawStyle::Bars => {
             let step = effective_step(points, step_ms).max(1) as f64;
-            let span = (geo.end_ms - geo.start_ms).max(1) as f64;
+            let span = (geo.end_ms as f64 - geo.start_ms as f64).max(1.0);
             let bar_w = (step / span * geo.width * 0.7).max(1.0);
             let alpha = if fill > 0.0 { fill.max(0.2) } else { 0.8 };
             let c = RGBAColor(color.0, color.1, color.2, alpha);
