@@ -183,6 +183,9 @@ pub struct ChartOptions {
     pub pixel_ratio: f64,
     /// Time series: stack each series on the ones before it (Grafana `stacking.mode: normal`).
     pub stack: bool,
+    /// Time series: a logarithmic value axis of this base (Grafana `scaleDistribution` `log`
+    /// with `log: 2` or `10`); None or a base ≤ 1 is linear. Values ≤ 0 sit on the bottom edge.
+    pub log_base: Option<f64>,
     /// Time series: how thresholds show on the plot (Grafana `thresholdsStyle.mode`).
     pub threshold_style: ThresholdStyle,
     /// Fixed colours by series name (Grafana's "fields with name" colour overrides); other
@@ -238,6 +241,7 @@ impl Default for ChartOptions {
             sparkline: true,
             pixel_ratio: 1.0,
             stack: false,
+            log_base: None,
             threshold_style: ThresholdStyle::Off,
             color_overrides: Vec::new(),
         }
@@ -324,6 +328,8 @@ pub struct PlotGeometry {
     /// The value axis (bottom, top); 0..1 for panels without one.
     pub y_min: f64,
     pub y_max: f64,
+    /// Logarithmic value axis of this base (> 1), else linear.
+    pub log_base: Option<f64>,
 }
 
 impl PlotGeometry {
@@ -344,14 +350,16 @@ impl PlotGeometry {
         self.left + (t_ms as f64 - self.start_ms as f64) / span * self.width
     }
 
-    /// Vertical pixel of `value`.
+    /// Vertical pixel of `value` (the bottom edge for values a log axis cannot show).
     pub fn y_of(&self, value: f64) -> f64 {
+        let bottom = self.top + self.height;
+        let (lo, hi, v) = (self.axis(self.y_min), self.axis(self.y_max), self.axis(value));
         // Halves first: the span of a ±f64::MAX axis would overflow to infinity.
-        let span = self.y_max / 2.0 - self.y_min / 2.0;
-        if span <= 0.0 || !span.is_finite() {
-            return self.top + self.height;
+        let span = hi / 2.0 - lo / 2.0;
+        if span <= 0.0 || !span.is_finite() || v == f64::NEG_INFINITY {
+            return bottom;
         }
-        self.top + (self.y_max / 2.0 - value / 2.0) / span * self.height
+        self.top + (hi / 2.0 - v / 2.0) / span * self.height
     }
 
     /// The value at vertical pixel `y_px`.
@@ -360,7 +368,26 @@ impl PlotGeometry {
             return self.y_min;
         }
         let f = (y_px - self.top) / self.height;
-        self.y_max - f * (self.y_max / 2.0 - self.y_min / 2.0) * 2.0
+        let (lo, hi) = (self.axis(self.y_min), self.axis(self.y_max));
+        let v = hi - f * (hi / 2.0 - lo / 2.0) * 2.0;
+        match self.log_base {
+            Some(b) if b > 1.0 => b.powf(v),
+            _ => v,
+        }
+    }
+
+    /// A value in axis units: itself, or its logarithm on a log axis (-∞ for v ≤ 0).
+    fn axis(&self, v: f64) -> f64 {
+        match self.log_base {
+            Some(b) if b > 1.0 => {
+                if v > 0.0 {
+                    v.ln() / b.ln()
+                } else {
+                    f64::NEG_INFINITY
+                }
+            }
+            _ => v,
+        }
     }
 
     /// Whether the pixel is inside the plot rectangle.

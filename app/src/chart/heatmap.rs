@@ -127,6 +127,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         end_ms: end,
         y_min: 0.0,
         y_max: rows.len().max(1) as f64,
+        log_base: None,
     };
     time_axis(&pen, &geo, opts)?;
     if rows.is_empty() || times.is_empty() {

@@ -59,6 +59,7 @@ fn whole<DB: DrawingBackend>(pen: &Pen<DB>, data: &PanelData) -> PlotGeometry {
         end_ms: data.end_ms.max(data.start_ms),
         y_min: 0.0,
         y_max: 1.0,
+        log_base: None,
     }
 }
 

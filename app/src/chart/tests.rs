@@ -478,3 +478,34 @@ fn extreme_timestamps_never_overflow() {
     assert!(geo.x_of(0).is_finite());
     assert_eq!(choose_step(i64::MAX, 1, None, i64::MAX), i64::MAX);
 }
+
+#[test]
+fn log_axis_ticks_on_powers() {
+    let data = panel(vec![series("latency", ramp(100, |i| 0.001 * 10f64.powf(i as f64 / 25.0)))]);
+    let opts = ChartOptions { unit: "s".into(), log_base: Some(10.0), ..ChartOptions::default() };
+    let mut out = String::new();
+    let geo = {
+        let root = SVGBackend::with_string(&mut out, (800, 300)).into_drawing_area();
+        match draw_timeseries(&root, &data, &opts) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(has_text(&out, "1 ms") && has_text(&out, "100 ms") && has_text(&out, "10 s"), "{out}");
+    assert!((geo.y_min - 0.001).abs() < 1e-12 && (geo.y_max - 10.0).abs() < 1e-9, "{geo:?}");
+    // Decades are evenly spaced.
+    let (a, b, c) = (geo.y_of(0.001), geo.y_of(0.01), geo.y_of(0.1));
+    assert!(((a - b) - (b - c)).abs() < 1e-6);
+    assert!((geo.value_at(geo.y_of(0.5)) - 0.5).abs() < 1e-9);
+    assert_eq!(geo.y_of(0.0), geo.top + geo.height);
+    assert_eq!(lines_of(&out, 0), 1);
+    // Zeros, negatives and no positive sample at all still draw.
+    for f in [|_: i64| 0.0, |i: i64| -(i as f64), |i: i64| if i % 2 == 0 { 0.0 } else { 1e300 }] {
+        let data = panel(vec![series("a", ramp(100, f))]);
+        for base in [2.0, 10.0, 1.0, f64::NAN] {
+            let opts =
+                ChartOptions { log_base: Some(base), draw_style: DrawStyle::Bars, ..ChartOptions::default() };
+            svg(PanelKind::TimeSeries, &data, &opts);
+        }
+    }
+}

@@ -48,17 +48,14 @@ pub fn draw_timeseries<DB: DrawingBackend>(
     let top = pad + fpx * 0.5;
     let bottom = (pen.h - pad - legend_h - fpx - pen.px(10.0)).max(top + 1.0);
 
-    let (dmin, dmax, any) = value_extent(data, start, end, opts.draw_style == DrawStyle::Bars);
+    let log_base = opts.log_base.filter(|b| b.is_finite() && *b > 1.0);
+    let (dmin, dmax, any) =
+        value_extent(data, start, end, opts.draw_style == DrawStyle::Bars && log_base.is_none());
     let max_yticks = ((bottom - top) / pen.px(28.0)).floor().clamp(1.0, 12.0) as usize;
-    let (dmin, dmax) = if any { (dmin, dmax) } else { (0.0, 1.0) };
-    // Ticks are chosen in the unit's display scale (MiB for a bytes axis) so they read round.
-    let k = units::tick_scale(&opts.unit, dmin.abs().max(dmax.abs()));
-    let (y_min, y_max) =
-        auto_range(dmin / k, dmax / k, opts.min.map(|m| m / k), opts.max.map(|m| m / k), max_yticks);
-    let yt = value_ticks(y_min, y_max, max_yticks);
-    let (y_min, y_max) = (y_min * k, y_max * k);
-    let ylabels: Vec<(f64, String)> =
-        yt.values().map(|v| (v * k, units::format_tick(v * k, yt.step * k, &opts.unit))).collect();
+    let (y_min, y_max, ylabels) = match log_base {
+        Some(b) => log_axis(data, start, end, opts, b, max_yticks),
+        None => linear_axis(if any { (dmin, dmax) } else { (0.0, 1.0) }, opts, max_yticks),
+    };
     let label_w = ylabels.iter().map(|(_, l)| text_width(l, fpx)).fold(0.0, f64::max);
     let left = (pad + label_w + pen.px(6.0)).min(pen.w * 0.5);
     let right = (pen.w - pad).max(left + 1.0);
@@ -72,6 +69,7 @@ pub fn draw_timeseries<DB: DrawingBackend>(
         end_ms: end,
         y_min,
         y_max,
+        log_base,
     };
 
     // Grid and value axis.
@@ -142,6 +140,81 @@ pub fn draw_timeseries<DB: DrawingBackend>(
         y += row_h;
     }
     Ok(geo)
+}
+
+/// Value axis range and labelled ticks for data spanning `dmin..=dmax`.
+fn linear_axis(
+    (dmin, dmax): (f64, f64),
+    opts: &ChartOptions,
+    max_ticks: usize,
+) -> (f64, f64, Vec<(f64, String)>) {
+    // Ticks are chosen in the unit's display scale (MiB for a bytes axis) so they read round.
+    let k = units::tick_scale(&opts.unit, dmin.abs().max(dmax.abs()));
+    let (y_min, y_max) =
+        auto_range(dmin / k, dmax / k, opts.min.map(|m| m / k), opts.max.map(|m| m / k), max_ticks);
+    let yt = value_ticks(y_min, y_max, max_ticks);
+    let labels = yt.values().map(|v| (v * k, units::format_tick(v * k, yt.step * k, &opts.unit))).collect();
+    (y_min * k, y_max * k, labels)
+}
+
+/// A log axis from the power of `base` at or below the smallest positive sample to the one at
+/// or above the largest; ticks on powers (thinned to fit), with 2× and 5× between powers of
+/// ten when the axis spans two decades or less.
+fn log_axis(
+    data: &PanelData,
+    start: i64,
+    end: i64,
+    opts: &ChartOptions,
+    base: f64,
+    max_ticks: usize,
+) -> (f64, f64, Vec<(f64, String)>) {
+    let mut lo = f64::INFINITY;
+    let mut hi = 0.0f64;
+    for s in &data.series {
+        for &(t, v) in &s.points {
+            if v.is_finite() && v > 0.0 && t >= start && t <= end {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    let lb = base.ln();
+    let (mut e0, mut e1) =
+        if lo <= hi { ((lo.ln() / lb).floor(), (hi.ln() / lb).ceil()) } else { (0.0, 1.0) };
+    if let Some(m) = opts.min.filter(|m| m.is_finite() && *m > 0.0) {
+        e0 = m.ln() / lb;
+    }
+    if let Some(m) = opts.max.filter(|m| m.is_finite() && *m > 0.0) {
+        e1 = m.ln() / lb;
+    }
+    // f64 spans about ±1075 binary orders; keep the powers representable and the axis non-empty.
+    let limit = 1000.0 / lb.max(0.1) * std::f64::consts::LN_2;
+    e0 = e0.clamp(-limit, limit);
+    e1 = e1.clamp(-limit, limit);
+    if e1 <= e0 {
+        e1 = e0 + 1.0;
+    }
+    let (y_min, y_max) = (base.powf(e0), base.powf(e1));
+    let decades = (e1.floor() - e0.ceil() + 1.0).max(1.0);
+    let every = (decades / max_ticks.max(1) as f64).ceil().max(1.0) as i64;
+    let mut labels = Vec::new();
+    let mut e = e0.ceil() as i64;
+    while (e as f64) <= e1 && labels.len() < 64 {
+        if e.rem_euclid(every) == 0 {
+            let v = base.powi(e as i32);
+            labels.push((v, units::format_tick(v, v, &opts.unit)));
+            if base == 10.0 && decades <= 2.0 {
+                for m in [2.0, 5.0] {
+                    let w = v * m;
+                    if w <= y_max {
+                        labels.push((w, units::format_tick(w, w, &opts.unit)));
+                    }
+                }
+            }
+        }
+        e += 1;
+    }
+    (y_min, y_max, labels)
 }
 
 /// Threshold bands `(from, to, colour)` in value order, the base band from -∞.
