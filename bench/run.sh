@@ -34,6 +34,9 @@ done
 TMP=
 if [ -z "${PEERS_WORK:-}" ]; then TMP=$(mktemp -d "${TMPDIR:-/tmp}/vigil-bench.XXXXXX"); export PEERS_WORK=$TMP; fi
 mkdir -p "$PEERS_WORK/bench"
+# Safety net: whatever a phase left running is stopped by its recorded pid (stop-peers.sh all only
+# reads $PEERS_WORK/pids, i.e. what this run started).
+trap '[ ! -d "$PEERS_WORK/pids" ] || "$PEERS_KIT/stop-peers.sh" all >/dev/null 2>&1' EXIT
 R=$PEERS_WORK/bench T0=$(date +%s)
 echo "bench ($MODE): Vigil $VIGIL, work dir $PEERS_WORK"
 
