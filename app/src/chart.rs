@@ -183,6 +183,11 @@ pub struct ChartOptions {
     pub pixel_ratio: f64,
     /// Time series: stack each series on the ones before it (Grafana `stacking.mode: normal`).
     pub stack: bool,
+    /// Time series: how samples are joined (Grafana `lineInterpolation`).
+    pub interpolation: Interpolation,
+    /// Time series: draw lines across missing samples instead of breaking them (Grafana
+    /// `spanNulls: true`).
+    pub connect_gaps: bool,
     /// Time series: a logarithmic value axis of this base (Grafana `scaleDistribution` `log`
     /// with `log: 2` or `10`); None or a base ≤ 1 is linear. Values ≤ 0 sit on the bottom edge.
     pub log_base: Option<f64>,
@@ -191,6 +196,25 @@ pub struct ChartOptions {
     /// Fixed colours by series name (Grafana's "fields with name" colour overrides); other
     /// series take the classic palette by position. See [`ChartOptions::series_color`].
     pub color_overrides: Vec<(String, String)>,
+}
+
+/// Grafana's `lineInterpolation`; `smooth` draws as linear.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Interpolation {
+    #[default]
+    Linear,
+    StepBefore,
+    StepAfter,
+}
+
+impl Interpolation {
+    pub fn from_grafana(id: &str) -> Interpolation {
+        match id {
+            "stepBefore" => Interpolation::StepBefore,
+            "stepAfter" => Interpolation::StepAfter,
+            _ => Interpolation::Linear,
+        }
+    }
 }
 
 /// Grafana's `thresholdsStyle.mode` for time series.
@@ -242,6 +266,8 @@ impl Default for ChartOptions {
             pixel_ratio: 1.0,
             stack: false,
             log_base: None,
+            interpolation: Interpolation::Linear,
+            connect_gaps: false,
             threshold_style: ThresholdStyle::Off,
             color_overrides: Vec::new(),
         }

@@ -509,3 +509,30 @@ fn log_axis_ticks_on_powers() {
         }
     }
 }
+
+#[test]
+fn connect_gaps_and_steps() {
+    let mut pts = ramp(100, |i| if i == 20 { f64::NAN } else { i as f64 });
+    pts.retain(|p| !(p.0 > T0 + 40 * STEP && p.0 < T0 + 45 * STEP));
+    let data = panel(vec![series("a", pts)]);
+    assert_eq!(lines_of(&svg(PanelKind::TimeSeries, &data, &ChartOptions::default()), 0), 3);
+    let joined = ChartOptions { connect_gaps: true, ..ChartOptions::default() };
+    assert_eq!(lines_of(&svg(PanelKind::TimeSeries, &data, &joined), 0), 1);
+    // A step line of a ramp has only horizontal and vertical moves.
+    let stepped = ChartOptions { interpolation: Interpolation::StepAfter, ..ChartOptions::default() };
+    let few = panel(vec![series("a", ramp(10, |i| (i * i) as f64))]);
+    let out = svg(PanelKind::TimeSeries, &few, &stepped);
+    let line = out.lines().find(|l| l.starts_with("<polyline") && l.contains("#7EB26D")).unwrap_or_default();
+    let pts: Vec<(i32, i32)> = line
+        .split("points=\"")
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| {
+            p.split_once(',')
+                .and_then(|(x, y)| Some((x.parse().ok()?, y.trim_end_matches('"').parse().ok()?)))
+        })
+        .collect();
+    assert!(pts.len() >= 19, "{line}");
+    assert!(pts.windows(2).all(|w| w[0].0 == w[1].0 || w[0].1 == w[1].1), "{pts:?}");
+}

@@ -8,8 +8,8 @@
 use super::colors::color_or_text;
 use super::ticks::{auto_range, time_label, time_ticks, value_ticks};
 use super::{
-    fit_text, ip, text_width, units, ChartError, ChartOptions, DrawStyle, PanelData, Pen, PlotGeometry,
-    Series, ThresholdStyle,
+    fit_text, ip, text_width, units, ChartError, ChartOptions, DrawStyle, Interpolation, PanelData, Pen,
+    PlotGeometry, Series, ThresholdStyle,
 };
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, DrawingBackend};
@@ -366,6 +366,24 @@ pub(crate) fn segments(points: &[(i64, f64)], step_ms: i64, start: i64, end: i64
     out
 }
 
+/// Grafana's step interpolations: hold each value until the next sample (after) or take the
+/// next value from the previous sample on (before).
+fn steps(pts: Vec<(i32, i32)>, how: Interpolation) -> Vec<(i32, i32)> {
+    if how == Interpolation::Linear || pts.len() < 2 {
+        return pts;
+    }
+    let mut out = Vec::with_capacity(pts.len() * 2);
+    for w in pts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        out.push(a);
+        out.push(if how == Interpolation::StepAfter { (b.0, a.1) } else { (a.0, b.1) });
+    }
+    if let Some(&last) = pts.last() {
+        out.push(last);
+    }
+    out
+}
+
 /// A pixel column being collected: x, first y, (min y, index), (max y, index), last y.
 type Column = (i32, i32, (i32, usize), (i32, usize), i32);
 
@@ -464,6 +482,14 @@ fn draw_series<DB: DrawingBackend>(
     color: RGBAColor,
     opts: &ChartOptions,
 ) -> Result<(), ChartError> {
+    let finite: Vec<(i64, f64)>;
+    let (points, step_ms) = if opts.connect_gaps {
+        // Grafana's spanNulls: missing and NaN samples are skipped, the line carries on.
+        finite = points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        (finite.as_slice(), i64::MAX / 2)
+    } else {
+        (points, step_ms)
+    };
     let runs = segments(points, step_ms, geo.start_ms, geo.end_ms);
     let base = ip(geo.y_of(0f64.clamp(geo.y_min, geo.y_max)));
     let fill = (opts.fill_opacity / 100.0).clamp(0.0, 1.0);
@@ -471,7 +497,7 @@ fn draw_series<DB: DrawingBackend>(
     match opts.draw_style {
         DrawStyle::Line => {
             for (a, b) in runs {
-                let px = simplify(thin_pixels(&points[a..b], geo), 0.5 * pen.s);
+                let px = simplify(steps(thin_pixels(&points[a..b], geo), opts.interpolation), 0.5 * pen.s);
                 if fill > 0.0 && px.len() > 1 {
                     let mut poly = px.clone();
                     if let (Some(f), Some(l)) = (px.first(), px.last()) {
