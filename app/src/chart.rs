@@ -160,6 +160,10 @@ pub struct ChartOptions {
     /// Hard axis limits (gauges: the scale, default 0..100).
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Time series: limits the axis reaches at least, further if the data goes further
+    /// (Grafana `softMin`/`softMax`, e.g. 0 so a busy-looking line starts from zero).
+    pub soft_min: Option<f64>,
+    pub soft_max: Option<f64>,
     pub thresholds: Option<Thresholds>,
     pub theme: Theme,
     pub draw_style: DrawStyle,
@@ -252,6 +256,8 @@ impl Default for ChartOptions {
             decimals: None,
             min: None,
             max: None,
+            soft_min: None,
+            soft_max: None,
             thresholds: None,
             theme: Theme::Light,
             draw_style: DrawStyle::Line,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dashboards;
 pub mod demo;
 pub mod discovery;
+pub mod live;
 pub mod promql;
 pub mod scrape;
 pub mod telemetry;
@@ -84,6 +85,8 @@ pub struct Services {
     pub query_slots: tokio::sync::Semaphore,
     /// Stored and provisioned dashboards; set at start, before the server listens.
     pub dashboards: OnceLock<Arc<dashboards::DashboardStore>>,
+    /// Websocket streams of new points to live dashboards.
+    pub live: Arc<live::Live>,
 }
 
 /// Why a configuration reload was refused; the old configuration keeps running.
@@ -205,6 +208,7 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         }),
         query_slots: tokio::sync::Semaphore::new(flags.query_max_concurrency.max(1)),
         dashboards: OnceLock::new(),
+        live: Arc::new(live::Live::default()),
     });
     WebState {
         leptos_options: web::leptos_options(flags.listen_address),
@@ -265,6 +269,7 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
         "time-series database open"
     );
     let db = Arc::new(db);
+    db.head().set_commit_hook(services.live.commit_hook());
     let _ = services.db.set(db.clone());
     let scrape = Arc::new(ScrapeManager::new(db.clone())?);
     scrape.apply(services.targets_for(&config)?);

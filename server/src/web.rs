@@ -297,6 +297,7 @@ pub fn router(state: WebState) -> Router {
         .route("/-/quit", post(quit).put(quit))
         .merge(crate::api::router())
         .merge(crate::dashboards::api::router())
+        .merge(crate::live::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || app::shell(options.clone())

@@ -117,7 +117,8 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let label_w = labels.iter().map(|l| text_width(l, fpx)).fold(0.0, f64::max).min(pen.w * 0.3);
     let left = pad + label_w + pen.px(6.0);
     let top = pad;
-    let bottom = (pen.h - pad - fpx - pen.px(6.0)).max(top + 1.0);
+    let legend_h = if opts.show_legend { pen.px(18.0) } else { 0.0 };
+    let bottom = (pen.h - pad - fpx - pen.px(6.0) - legend_h).max(top + 1.0);
     let geo = PlotGeometry {
         left,
         top,
@@ -185,6 +186,22 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         return Ok(geo);
     }
     let (low, high) = scale_colors(&pen);
+    if opts.show_legend {
+        // Colour scale: a gradient bar from zero to the largest cell, as Grafana's legend.
+        let y = pen.h - pad - pen.px(9.0);
+        let (x0, w) = (left, pen.px(120.0).min(geo.width * 0.5));
+        pen.text("0", x0, y, FONT, pen.pal.muted, HPos::Right, VPos::Center)?;
+        let bar = x0 + pen.px(6.0);
+        const STEPS: usize = 24;
+        for k in 0..STEPS {
+            let f = k as f64 / (STEPS - 1) as f64;
+            let sx = bar + w * k as f64 / STEPS as f64;
+            let c = mix(low, high, f.sqrt());
+            pen.rect(sx, y - pen.px(4.0), sx + w / STEPS as f64 + 0.5, y + pen.px(4.0), c)?;
+        }
+        let top_label = units::format_value(max, "short", None);
+        pen.text(&top_label, bar + w + pen.px(6.0), y, FONT, pen.pal.muted, HPos::Left, VPos::Center)?;
+    }
     for (b, row) in cells.iter().enumerate() {
         let (y0, y1) = (geo.y_of(b as f64 + 1.0), geo.y_of(b as f64));
         // Neighbouring cells of one colour become one rectangle: smooth data has long runs.

@@ -536,3 +536,24 @@ fn connect_gaps_and_steps() {
     assert!(pts.len() >= 19, "{line}");
     assert!(pts.windows(2).all(|w| w[0].0 == w[1].0 || w[0].1 == w[1].1), "{pts:?}");
 }
+
+#[test]
+fn soft_limits_and_fixed_decimals_on_axis() {
+    let data = panel(vec![series("a", ramp(100, |i| 50.0 + (i % 10) as f64))]);
+    let geo = |opts: &ChartOptions| {
+        let mut out = String::new();
+        let root = SVGBackend::with_string(&mut out, (800, 300)).into_drawing_area();
+        match draw_timeseries(&root, &data, opts) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(geo(&ChartOptions::default()).y_min >= 40.0);
+    let soft = ChartOptions { soft_min: Some(0.0), soft_max: Some(10.0), ..ChartOptions::default() };
+    let g = geo(&soft);
+    assert_eq!(g.y_min, 0.0);
+    assert!(g.y_max >= 59.0, "soft max never cuts data: {g:?}");
+    let out =
+        svg(PanelKind::TimeSeries, &data, &ChartOptions { decimals: Some(2), ..ChartOptions::default() });
+    assert!(has_text(&out, "50.00"), "{out}");
+}

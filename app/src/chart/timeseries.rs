@@ -148,12 +148,18 @@ fn linear_axis(
     opts: &ChartOptions,
     max_ticks: usize,
 ) -> (f64, f64, Vec<(f64, String)>) {
+    // Soft limits widen the range the data would give, never narrow it.
+    let dmin = opts.soft_min.filter(|m| m.is_finite()).map_or(dmin, |m| dmin.min(m));
+    let dmax = opts.soft_max.filter(|m| m.is_finite()).map_or(dmax, |m| dmax.max(m));
     // Ticks are chosen in the unit's display scale (MiB for a bytes axis) so they read round.
     let k = units::tick_scale(&opts.unit, dmin.abs().max(dmax.abs()));
     let (y_min, y_max) =
         auto_range(dmin / k, dmax / k, opts.min.map(|m| m / k), opts.max.map(|m| m / k), max_ticks);
     let yt = value_ticks(y_min, y_max, max_ticks);
-    let labels = yt.values().map(|v| (v * k, units::format_tick(v * k, yt.step * k, &opts.unit))).collect();
+    // A panel's fixed decimals apply to its axis too, as in Grafana.
+    let dec = opts.decimals.map_or(units::Decimals::Step(yt.step * k), units::Decimals::Fixed);
+    let labels =
+        yt.values().map(|v| (v * k, units::format_parts(v * k, &opts.unit, dec).to_string())).collect();
     (y_min * k, y_max * k, labels)
 }
 
