@@ -16,7 +16,7 @@ pub mod time;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
-    components::{Route, Router, Routes, A},
+    components::{Outlet, ParentRoute, Route, Router, Routes, A},
     path, SsrMode,
 };
 
@@ -57,18 +57,11 @@ pub fn App() -> impl IntoView {
             if page.is_empty() { "Vigil".to_string() } else { format!("{page} · Vigil") }
         } />
         <Router>
-            <header class="topbar">
-                <a class="brand" href="/">"Vigil"</a>
-                <nav class="nav" aria-label="Main">
-                    <A href="/dashboards">"Dashboards"</A>
-                    <A href="/explore">"Explore"</A>
-                    <A href="/targets">"Targets"</A>
-                    <A href="/status">"Status"</A>
-                </nav>
-                <theme::ThemeToggle />
-            </header>
-            <main class="content">
-                <Routes fallback=pages::NotFound>
+            <Routes fallback=|| view! { <Layout><pages::NotFound /></Layout> }>
+                // Embeds: one panel alone, filling the frame, without the navigation.
+                <Route path=path!("/d-solo/:uid/:slug") view=pages::dashboard::SoloPage ssr=SsrMode::Async />
+                <Route path=path!("/d-solo/:uid") view=pages::dashboard::SoloPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
                     <Route path=path!("/") view=pages::dashboards::DashboardsPage />
                     <Route path=path!("/dashboards") view=pages::dashboards::DashboardsPage />
                     <Route path=path!("/d/:uid/:slug") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
@@ -76,9 +69,27 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/explore") view=pages::explore::ExplorePage />
                     <Route path=path!("/targets") view=pages::targets::TargetsPage />
                     <Route path=path!("/status") view=pages::status::StatusPage />
-                </Routes>
-            </main>
+                </ParentRoute>
+            </Routes>
         </Router>
+    }
+}
+
+/// The navigation bar around every page but embeds.
+#[component]
+fn Layout(children: Children) -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Vigil"</a>
+            <nav class="nav" aria-label="Main">
+                <A href="/dashboards">"Dashboards"</A>
+                <A href="/explore">"Explore"</A>
+                <A href="/targets">"Targets"</A>
+                <A href="/status">"Status"</A>
+            </nav>
+            <theme::ThemeToggle />
+        </header>
+        <main class="content">{children()}</main>
     }
 }
 

@@ -186,3 +186,38 @@ test('the dashboard list searches by title and filters by tag', async () => {
   await page.waitForSelector('#dashboard-title');
   await page.close();
 });
+
+test('live: a panel updates over the websocket with auto-refresh off, the moment a sample lands', async () => {
+  const { remoteWrite } = await import('./remotewrite.js');
+  await remoteWrite(vigil.base, [{ labels: { __name__: 'live_probe', job: 'e2e' }, samples: [[Date.now(), 1]] }]);
+  await save({
+    uid: 'e2e-live', title: 'E2E live', version: 0, time: { from: 'now-5m', to: 'now' },
+    panels: [{ id: 1, type: 'timeseries', title: 'probe', gridPos: { x: 0, y: 0, w: 24, h: 8 }, interval: '1s',
+      targets: [{ refId: 'A', expr: 'live_probe', legendFormat: 'probe' }] }],
+  });
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/d/e2e-live/e2e-live`);
+  await hydrated(page);
+  await page.waitForSelector('canvas[data-drawn="true"]');
+  // Give the websocket a moment to subscribe, then append values and time each one's arrival
+  // on the canvas (the legend's Last column follows the drawn data).
+  await page.waitForTimeout(1000);
+  const latencies = [];
+  for (let i = 0; i < 5; i++) {
+    const value = 100 + i;
+    const sent = Date.now();
+    await remoteWrite(vigil.base, [{ labels: { __name__: 'live_probe', job: 'e2e' }, samples: [[sent, value]] }]);
+    const handle = await page.waitForFunction((v) => {
+      const cells = [...document.querySelectorAll('table.legend td')].map((td) => td.textContent.trim());
+      if (!cells.includes(String(v))) return null;
+      return Number(document.querySelector('canvas[data-drawn="true"]').getAttribute('data-drawn-at'));
+    }, value, { timeout: 10_000, polling: 'raf' });
+    latencies.push((await handle.jsonValue()) - sent);
+    await page.waitForTimeout(1100);
+  }
+  latencies.sort((a, b) => a - b);
+  console.log(`live: append → canvas latency, 1 viewer, ms: ${latencies.join(', ')} (median ${latencies[2]})`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -39,14 +39,7 @@ pub fn load_view(
     url_vars: &[(String, Vec<String>)],
 ) -> DashboardView {
     let scrape_ms = ds.scrape_interval_ms().max(1);
-    let base_builtins = builtins(from_ms, to_ms, scrape_ms, scrape_ms);
-    let mut scope = Scope { selections: Vec::new(), builtins: base_builtins };
-    let mut variables = Vec::new();
-    for var in &dashboard.templating.list {
-        let state = resolve_variable(ds, var, &scope, url_vars, from_ms, to_ms);
-        scope.selections.push(selection_of(var, &state));
-        variables.push(state);
-    }
+    let (scope, variables) = resolve_scope(ds, &dashboard, from_ms, to_ms, url_vars);
     let panels = dashboard
         .all_panels()
         .filter(|p| !p.is_row())
@@ -330,6 +323,92 @@ pub fn panel_step(p: &Panel, from_ms: i64, to_ms: i64, scrape_ms: i64) -> i64 {
     choose_step(to_ms - from_ms, width, p.max_data_points, min)
 }
 
+/// A panel's queries after variable expansion, ready to run (also incrementally, by the live
+/// stream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PanelPlan {
+    pub id: i64,
+    pub title: String,
+    pub step_ms: i64,
+    pub queries: Vec<PlannedQuery>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedQuery {
+    pub ref_id: String,
+    pub expr: String,
+    /// The legend format with variables expanded; `{{label}}` is filled per series.
+    pub legend: String,
+    pub instant: bool,
+}
+
+/// Plans one panel: its step (`$__interval`) and its visible queries with variables expanded.
+pub fn plan_panel(p: &Panel, scope: &Scope, from_ms: i64, to_ms: i64, scrape_ms: i64) -> PanelPlan {
+    let step = panel_step(p, from_ms, to_ms, scrape_ms);
+    let mut panel_scope = scope.clone();
+    panel_scope.builtins = builtins(from_ms, to_ms, step, scrape_ms);
+    let kind = p.effective_kind();
+    let queries = if matches!(kind, "text" | "row") {
+        Vec::new()
+    } else {
+        p.targets
+            .iter()
+            .filter(|t| !t.hide && !t.expr.trim().is_empty())
+            .map(|t| PlannedQuery {
+                ref_id: if t.ref_id.is_empty() { "query".into() } else { t.ref_id.clone() },
+                expr: panel_scope.interpolate(&t.expr, Target::Query),
+                legend: panel_scope.interpolate(&t.legend_format, Target::Text),
+                instant: t.instant
+                    || (kind == "table" && !t.extra.get("range").and_then(|v| v.as_bool()).unwrap_or(false)),
+            })
+            .collect()
+    };
+    PanelPlan { id: p.id, title: panel_scope.interpolate(&p.title, Target::Text), step_ms: step, queries }
+}
+
+/// Plans every panel of a dashboard for a range and the URL's variable selections.
+pub fn plan_dashboard(
+    ds: &dyn DataSource,
+    dashboard: &Dashboard,
+    (from_ms, to_ms): (i64, i64),
+    url_vars: &[(String, Vec<String>)],
+) -> Vec<PanelPlan> {
+    let scope = resolve_scope(ds, dashboard, from_ms, to_ms, url_vars).0;
+    let scrape_ms = ds.scrape_interval_ms().max(1);
+    dashboard
+        .all_panels()
+        .filter(|p| !p.is_row())
+        .map(|p| plan_panel(p, &scope, from_ms, to_ms, scrape_ms))
+        .collect()
+}
+
+fn resolve_scope(
+    ds: &dyn DataSource,
+    dashboard: &Dashboard,
+    from_ms: i64,
+    to_ms: i64,
+    url_vars: &[(String, Vec<String>)],
+) -> (Scope, Vec<VariableState>) {
+    let scrape_ms = ds.scrape_interval_ms().max(1);
+    let mut scope =
+        Scope { selections: Vec::new(), builtins: builtins(from_ms, to_ms, scrape_ms, scrape_ms) };
+    let mut variables = Vec::new();
+    for var in &dashboard.templating.list {
+        let state = resolve_variable(ds, var, &scope, url_vars, from_ms, to_ms);
+        scope.selections.push(selection_of(var, &state));
+        variables.push(state);
+    }
+    (scope, variables)
+}
+
+/// The series name a legend format gives a label set.
+pub fn series_name(legend_format: &str, labels: &[(String, String)]) -> String {
+    match legend_format.trim() {
+        "" | "__auto" => series_text(labels),
+        f => legend(f, labels),
+    }
+}
+
 fn run_panel(
     ds: &dyn DataSource,
     p: &Panel,
@@ -338,39 +417,33 @@ fn run_panel(
     to_ms: i64,
     scrape_ms: i64,
 ) -> PanelResult {
-    let step = panel_step(p, from_ms, to_ms, scrape_ms);
-    let mut panel_scope = scope.clone();
-    panel_scope.builtins = builtins(from_ms, to_ms, step, scrape_ms);
+    let plan = plan_panel(p, scope, from_ms, to_ms, scrape_ms);
+    let step = plan.step_ms;
     // Grafana aligns range queries to the step so successive refreshes hit the same points; the
     // end rounds up so the newest samples are always inside the range.
     let start = from_ms.div_euclid(step) * step;
     let end = (to_ms + step - 1).div_euclid(step) * step;
     let mut result = PanelResult {
         id: p.id,
-        title: panel_scope.interpolate(&p.title, Target::Text),
+        title: plan.title.clone(),
         data: PanelData { series: Vec::new(), start_ms: from_ms, end_ms: to_ms, step_ms: step },
         ..PanelResult::default()
     };
-    let kind = p.effective_kind();
-    if matches!(kind, "text" | "row") {
-        return result;
-    }
-    for t in p.targets.iter().filter(|t| !t.hide && !t.expr.trim().is_empty()) {
-        let expr = panel_scope.interpolate(&t.expr, Target::Query);
-        let instant = t.instant
-            || (kind == "table" && !t.extra.get("range").and_then(|v| v.as_bool()).unwrap_or(false));
-        let answer =
-            if instant { ds.instant_query_at(&expr, to_ms) } else { ds.range_query(&expr, start, end, step) };
+    for q in &plan.queries {
+        let answer = if q.instant {
+            ds.instant_query_at(&q.expr, to_ms)
+        } else {
+            ds.range_query(&q.expr, start, end, step)
+        };
         match answer {
             Ok(series) => {
                 for (labels, points) in series {
-                    push_series(&mut result, &panel_scope, &t.legend_format, labels, points);
+                    push_series(&mut result, &q.legend, labels, points);
                 }
             }
             Err(e) => {
                 if result.error.is_none() {
-                    result.error =
-                        Some(format!("{}: {e}", if t.ref_id.is_empty() { "query" } else { &t.ref_id }));
+                    result.error = Some(format!("{}: {e}", q.ref_id));
                 }
             }
         }
@@ -380,15 +453,11 @@ fn run_panel(
 
 fn push_series(
     result: &mut PanelResult,
-    scope: &Scope,
     legend_format: &str,
     labels: Vec<(String, String)>,
     points: Vec<(i64, f64)>,
 ) {
-    let name = match legend_format.trim() {
-        "" | "__auto" => series_text(&labels),
-        f => legend(&scope.interpolate(f, Target::Text), &labels),
-    };
+    let name = series_name(legend_format, &labels);
     // Non-finite values are gaps when drawn, and JSON cannot carry them.
     let points = points.into_iter().filter(|(_, v)| v.is_finite()).collect();
     result.data.series.push(Series { name, points });

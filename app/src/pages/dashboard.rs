@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_navigate, use_params_map};
 
-use crate::chart::{self, ChartOptions, PanelKind, Theme};
+use crate::chart::{self, ChartOptions, PanelData, PanelKind, Theme};
 use crate::dashboard::timerange::{describe_range, format_absolute, QUICK_RANGES, REFRESH_INTERVALS};
 use crate::dashboard::url::Query;
 use crate::dashboard::{markdown, Panel, GRID_COLUMNS, GRID_ROW_PX};
@@ -96,6 +96,50 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
+/// `/d-solo/:uid/:slug?panelId=…`: one panel alone, filling the frame, for `<iframe>` embeds;
+/// live like the dashboard, themed by `theme=light|dark`.
+#[component]
+pub fn SoloPage() -> impl IntoView {
+    let params = use_params_map();
+    let location = use_location();
+    let uid = move || params.read().get("uid").unwrap_or_default();
+    let search = move || location.search.get();
+    let view = Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search));
+    provide_context(SharedHover(RwSignal::new(None)));
+    view! {
+        <Suspense fallback=|| view! { <p class="muted loading">"Loading panel…"</p> }>
+            {move || Suspend::new(async move {
+                let q = Query::parse(&search());
+                let theme = q.get("theme").unwrap_or("light").to_string();
+                let body = match view.await {
+                    Ok(v) => {
+                        let id = q.get("panelId").and_then(|s| s.parse::<i64>().ok());
+                        match id.and_then(|id| v.dashboard.panel(id).cloned()).filter(|p| !p.is_row()) {
+                            Some(panel) => {
+                                let result = v.panels.iter().find(|r| r.id == panel.id).cloned().unwrap_or_default();
+                                let data = RwSignal::new(result.data.clone());
+                                let signals = vec![(panel.id, data)];
+                                let uid = v.dashboard.uid.clone();
+                                let live = q.get("to").is_none_or(|t| t.starts_with("now"));
+                                let theme = theme_of(&q);
+                                view! {
+                                    <Title text=v.dashboard.title.clone() />
+                                    <PanelBox panel result data style=String::new() theme shared=false view_href=v.meta.url.clone() />
+                                    {live.then(|| view! { <LiveStream uid search=q.to_search() since=v.to_ms signals /> })}
+                                }
+                                .into_any()
+                            }
+                            None => view! { <p class="error" id="solo-error">"No panel with that panelId in this dashboard."</p> }.into_any(),
+                        }
+                    }
+                    Err(e) => view! { <p class="error" id="solo-error">{crate::pages::error_text(&e)}</p> }.into_any(),
+                };
+                view! { <div class="solo" data-theme=theme>{body}</div> }
+            })}
+        </Suspense>
+    }
+}
+
 #[component]
 fn DashboardBody(
     view: DashboardView,
@@ -111,6 +155,24 @@ fn DashboardBody(
     let shared = d.graph_tooltip >= 1;
     let tags = d.tags.clone();
     let placed = layout(&view, view_panel);
+    // Each panel's data is a signal so the live stream can append to it and the canvas redraws.
+    let signals: Vec<(i64, RwSignal<PanelData>)> =
+        view.panels.iter().map(|r| (r.id, RwSignal::new(r.data.clone()))).collect();
+    let signal_of = {
+        let signals = signals.clone();
+        move |id: i64| {
+            signals
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, s)| *s)
+                .unwrap_or_else(|| RwSignal::new(PanelData::default()))
+        }
+    };
+    // Live only makes sense while the range ends at "now".
+    let live = query.get("to").is_none_or(|t| t.starts_with("now")) && d.time.to.starts_with("now")
+        || query.get("to").is_some_and(|t| t.starts_with("now"));
+    let live = live && refresh != "off";
+    let uid = d.uid.clone();
     let panels = placed
         .into_iter()
         .map(|item| match item {
@@ -128,8 +190,9 @@ fn DashboardBody(
             Placed::Panel { panel, result, x, y, w, h } => {
                 let style = format!("grid-column: {} / span {w}; grid-row: {} / span {h}", x + 1, y + 1);
                 let view_href = path.clone() + &query.with("viewPanel", Some(&panel.id.to_string())).to_search();
+                let data = signal_of(panel.id);
                 view! {
-                    <PanelBox panel result style theme shared view_href />
+                    <PanelBox panel result data style theme shared view_href />
                 }
                 .into_any()
             }
@@ -151,9 +214,165 @@ fn DashboardBody(
         <div class="dash-grid" class:single=view_panel.is_some() style=format!("grid-auto-rows: {GRID_ROW_PX}px")>
             {panels}
         </div>
-        <AutoRefresh refresh refetch />
+        {live.then(|| view! { <LiveStream uid search=query.to_search() since=view.to_ms signals /> })}
+        <AutoRefresh refresh=if live { String::new() } else { refresh } refetch />
     }
     .into_any()
+}
+
+/// Keeps a websocket to `/api/live/ws` open while the page shows, and appends the points the
+/// server pushes to the panels' data; reconnects with backoff when the connection drops.
+#[component]
+fn LiveStream(
+    uid: String,
+    search: String,
+    since: i64,
+    signals: Vec<(i64, RwSignal<PanelData>)>,
+) -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    {
+        let alive = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        live::connect(uid, search, since, signals, 0, alive.clone());
+        on_cleanup(move || alive.store(false, std::sync::atomic::Ordering::Relaxed));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (uid, search, since, signals);
+}
+
+/// Merges pushed points into a panel's data: a series' points from the first pushed time on
+/// are replaced, new series are added, and a range ending at "now" slides forward, dropping
+/// what falls off its start.
+pub fn merge_points(data: &mut PanelData, pushed: Vec<(String, Vec<(i64, f64)>)>) {
+    let mut newest = data.end_ms;
+    for (name, points) in pushed {
+        let Some(first) = points.first().map(|p| p.0) else { continue };
+        newest = newest.max(points.last().map_or(first, |p| p.0));
+        match data.series.iter_mut().find(|s| s.name == name) {
+            Some(s) => {
+                s.points.retain(|p| p.0 < first);
+                s.points.extend(points);
+            }
+            None => data.series.push(chart::Series { name, points }),
+        }
+    }
+    if newest > data.end_ms {
+        let shift = newest - data.end_ms;
+        data.start_ms += shift;
+        data.end_ms = newest;
+        let start = data.start_ms;
+        for s in &mut data.series {
+            s.points.retain(|p| p.0 >= start);
+        }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod live {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    #[derive(serde::Deserialize)]
+    struct LiveMessage {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        panels: Vec<PanelUpdate>,
+        #[serde(default)]
+        message: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct PanelUpdate {
+        id: i64,
+        #[serde(default)]
+        series: Vec<SeriesUpdate>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct SeriesUpdate {
+        name: String,
+        points: Vec<(i64, f64)>,
+    }
+
+    pub fn connect(
+        uid: String,
+        search: String,
+        since: i64,
+        signals: Vec<(i64, RwSignal<PanelData>)>,
+        attempt: u32,
+        alive: Arc<AtomicBool>,
+    ) {
+        let Some(window) = web_sys::window() else { return };
+        let location = window.location();
+        let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss" } else { "ws" };
+        let Ok(host) = location.host() else { return };
+        let Ok(ws) = web_sys::WebSocket::new(&format!("{scheme}://{host}/api/live/ws")) else { return };
+        let subscribe =
+            serde_json::json!({"type": "subscribe", "uid": uid, "search": search, "since": since})
+                .to_string();
+        let opened = ws.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            let _ = opened.send_with_str(&subscribe);
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        on_open.forget();
+        let targets = signals.clone();
+        let on_message =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let Some(text) = ev.data().as_string() else { return };
+                let Ok(update) = serde_json::from_str::<LiveMessage>(&text) else { return };
+                match update.kind.as_str() {
+                    "points" => {
+                        for p in update.panels {
+                            if let Some((_, sig)) = targets.iter().find(|(id, _)| *id == p.id) {
+                                let pushed = p.series.into_iter().map(|s| (s.name, s.points)).collect();
+                                sig.update(|d| merge_points(d, pushed));
+                            }
+                        }
+                    }
+                    "error" => leptos::logging::warn!("live updates unavailable: {}", update.message),
+                    _ => {}
+                }
+            });
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        let retry = {
+            let alive = alive.clone();
+            let ws = ws.clone();
+            move || {
+                ws.set_onclose(None);
+                if !alive.load(Ordering::Relaxed) {
+                    return;
+                }
+                // Back off 1 s, 2 s, 4 s … up to 30 s between attempts.
+                let delay = (1000u64 << attempt.min(5)).min(30_000);
+                let (uid, search, signals, alive) =
+                    (uid.clone(), search.clone(), signals.clone(), alive.clone());
+                set_timeout(
+                    move || connect(uid, search, since, signals, attempt + 1, alive),
+                    std::time::Duration::from_millis(delay),
+                );
+            }
+        };
+        let on_close = Closure::<dyn FnMut()>::new(retry);
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        on_close.forget();
+        let closer = ws.clone();
+        let watch = alive.clone();
+        // Closes the socket when the page goes away (the component's cleanup clears `alive`).
+        let check = Closure::<dyn FnMut()>::new(move || {
+            if !watch.load(Ordering::Relaxed) {
+                closer.set_onclose(None);
+                let _ = closer.close();
+            }
+        });
+        let _ = window
+            .set_interval_with_callback_and_timeout_and_arguments_0(check.as_ref().unchecked_ref(), 1000);
+        check.forget();
+    }
 }
 
 /// Re-runs the page's queries every `refresh` (Grafana's auto-refresh), in the browser only.
@@ -278,6 +497,7 @@ pub fn chart_options(panel: &Panel, theme: Theme) -> ChartOptions {
 fn PanelBox(
     panel: Panel,
     result: PanelResult,
+    data: RwSignal<PanelData>,
     style: String,
     theme: Theme,
     shared: bool,
@@ -296,7 +516,7 @@ fn PanelBox(
         ("table", _) => view! { <TablePanel result=result.clone() panel=panel.clone() /> }.into_any(),
         (_, Some(chart_kind)) => {
             let opts = chart_options(&panel, theme);
-            view! { <ChartPanel kind=chart_kind result=result.clone() opts shared /> }.into_any()
+            view! { <ChartPanel kind=chart_kind data opts shared /> }.into_any()
         }
         (other, None) => view! {
             <div class="panel-unsupported">{format!("Panel type {other:?} is not supported")}</div>
@@ -316,13 +536,11 @@ fn PanelBox(
 }
 
 /// Legend rows: colour, name and min/max/mean/last in the panel's unit.
-fn legend_rows(result: &PanelResult, opts: &ChartOptions) -> Vec<(String, String, [String; 4])> {
+fn legend_rows(data: &PanelData, opts: &ChartOptions) -> Vec<(String, String, [String; 4])> {
     let f = |v: Option<f64>| {
         v.map(|v| chart::units::format_value(v, &opts.unit, opts.decimals)).unwrap_or_else(|| "-".into())
     };
-    result
-        .data
-        .series
+    data.series
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -337,34 +555,46 @@ fn legend_rows(result: &PanelResult, opts: &ChartOptions) -> Vec<(String, String
 }
 
 #[component]
-fn ChartPanel(kind: PanelKind, result: PanelResult, opts: ChartOptions, shared: bool) -> impl IntoView {
+fn ChartPanel(kind: PanelKind, data: RwSignal<PanelData>, opts: ChartOptions, shared: bool) -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let frame_ref = NodeRef::<leptos::html::Div>::new();
     // The server's first frame; the browser keeps it through hydration and replaces it with
     // the canvas drawing, so the string is only computed on the server.
     #[cfg(feature = "ssr")]
-    let svg = chart::render_svg(kind, &result.data, &opts, 640, 240).unwrap_or_default();
+    let svg = data.with_untracked(|d| chart::render_svg(kind, d, &opts, 640, 240).unwrap_or_default());
     #[cfg(not(feature = "ssr"))]
     let svg = String::new();
-    let legend = if kind == PanelKind::TimeSeries { legend_rows(&result, &opts) } else { Vec::new() };
+    let legend_opts = opts.clone();
+    let legend = move || {
+        if kind == PanelKind::TimeSeries {
+            data.with(|d| legend_rows(d, &legend_opts))
+        } else {
+            Vec::new()
+        }
+    };
     let tooltip = RwSignal::new(None::<(f64, Vec<String>)>);
     let drag = RwSignal::new(None::<(f64, f64)>);
     let hover = use_context::<SharedHover>().map(|h| h.0);
     let geometry = StoredValue::new(None::<chart::PlotGeometry>);
-    let data = StoredValue::new(result.data.clone());
     let draw_opts = StoredValue::new(opts.clone());
 
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
-        let drawn = data.with_value(|d| draw_opts.with_value(|o| chart::draw_on_canvas(&canvas, kind, d, o)));
+        let drawn = data.with(|d| draw_opts.with_value(|o| chart::draw_on_canvas(&canvas, kind, d, o)));
         match drawn {
             Ok(geo) => {
                 geometry.set_value(Some(geo));
-                if let Some(frame) = frame_ref.get() {
+                if let Some(frame) = frame_ref.get_untracked() {
                     frame.set_inner_html("");
                 }
                 let _ = canvas.set_attribute("data-drawn", "true");
+                // For tests and curious users: when the canvas last changed and the newest
+                // sample time it shows.
+                let newest = data
+                    .with_untracked(|d| d.series.iter().filter_map(|s| s.points.last()).map(|p| p.0).max());
+                let _ = canvas.set_attribute("data-drawn-at", &js_sys::Date::now().to_string());
+                let _ = canvas.set_attribute("data-newest", &newest.unwrap_or_default().to_string());
             }
             Err(e) => leptos::logging::warn!("panel drawing failed: {e}"),
         }
@@ -396,7 +626,7 @@ fn ChartPanel(kind: PanelKind, result: PanelResult, opts: ChartOptions, shared: 
         if let Some((x0, _)) = drag.get_untracked() {
             drag.set(Some((x0, x)));
         }
-        let lines = data.with_value(|d| {
+        let lines = data.with_untracked(|d| {
             let mut lines = vec![crate::time::format_utc(t)];
             for (s, v) in d.series.iter().zip(chart::values_at(d, t)) {
                 if let Some((_, v)) = v {
@@ -458,11 +688,11 @@ fn ChartPanel(kind: PanelKind, result: PanelResult, opts: ChartOptions, shared: 
                     </div>
                 })}
             </div>
-            {(!legend.is_empty()).then(|| view! {
+            {move || { let rows = legend(); (!rows.is_empty()).then(|| view! {
                 <table class="legend">
                     <thead><tr><th></th><th>"Min"</th><th>"Max"</th><th>"Mean"</th><th>"Last"</th></tr></thead>
                     <tbody>
-                        {legend.into_iter().map(|(color, name, stats)| view! {
+                        {rows.into_iter().map(|(color, name, stats)| view! {
                             <tr>
                                 <td class="legend-name"><span class="swatch" style=format!("background:{color}")></span>{name}</td>
                                 {stats.into_iter().map(|s| view! { <td>{s}</td> }).collect_view()}
@@ -470,7 +700,7 @@ fn ChartPanel(kind: PanelKind, result: PanelResult, opts: ChartOptions, shared: 
                         }).collect_view()}
                     </tbody>
                 </table>
-            })}
+            })}}
         </div>
     }
 }
@@ -708,5 +938,27 @@ fn selected_values(ev: &leptos::ev::Event) -> Vec<String> {
     {
         let _ = ev;
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_points_replace_the_open_step_and_slide_the_window() {
+        let mut d = PanelData {
+            series: vec![chart::Series { name: "a".into(), points: vec![(0, 1.0), (10, 2.0), (20, 3.0)] }],
+            start_ms: 0,
+            end_ms: 20,
+            step_ms: 10,
+        };
+        merge_points(&mut d, vec![("a".into(), vec![(20, 3.5), (30, 4.0)]), ("b".into(), vec![(30, 9.0)])]);
+        assert_eq!(d.series[0].points, vec![(10, 2.0), (20, 3.5), (30, 4.0)]);
+        assert_eq!(d.series[1].points, vec![(30, 9.0)]);
+        assert_eq!((d.start_ms, d.end_ms), (10, 30));
+        // Nothing newer: nothing moves.
+        merge_points(&mut d, vec![("a".into(), vec![])]);
+        assert_eq!((d.start_ms, d.end_ms), (10, 30));
     }
 }

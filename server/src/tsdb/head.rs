@@ -334,6 +334,8 @@ pub struct Head {
     /// samples instead of growing its buffer ten times over for a large scrape.
     batch_hint: AtomicUsize,
     pub counters: HeadCounters,
+    /// Called after every successful commit (see [`Head::set_commit_hook`]).
+    commit_hook: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Head {
@@ -352,7 +354,15 @@ impl Head {
             log,
             batch_hint: AtomicUsize::new(0),
             counters: HeadCounters::default(),
+            commit_hook: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Installs a function called after every successful commit, on the committing thread, so
+    /// readers can follow new data without polling. It must be quick and must not append. Only
+    /// the first hook is kept; returns whether this one was installed.
+    pub fn set_commit_hook(&self, hook: Box<dyn Fn() + Send + Sync>) -> bool {
+        self.commit_hook.set(hook).is_ok()
     }
 
     pub fn appender(&self) -> Appender<'_> {
@@ -762,7 +772,14 @@ impl<'h> Appender<'h> {
     }
 
     pub fn commit(self) -> Result<CommitStats, AppendError> {
-        self.commit_inner(true)
+        let head = self.head;
+        let result = self.commit_inner(true);
+        if result.is_ok() {
+            if let Some(hook) = head.commit_hook.get() {
+                hook();
+            }
+        }
+        result
     }
 
     fn commit_inner(mut self, log: bool) -> Result<CommitStats, AppendError> {
