@@ -5,14 +5,20 @@
 //!
 //! The caller hands over [`PanelData`] (series already queried at a step, see [`choose_step`]
 //! for Grafana's `$__interval` rule) and [`ChartOptions`] (the Grafana field config that
-//! matters for drawing). [`draw_panel`] dispatches on [`PanelKind`] to the drawers in
-//! `timeseries`, `single` (stat, gauge, bar gauge) and `heatmap`; each lays out its own
-//! pixels through the small [`Pen`] wrapper, which also scales every size by the device pixel
-//! ratio. Value text comes from [`units`] (Grafana unit ids), tick positions and time labels
-//! from `ticks`, colours (classic palette, Grafana colour names, theme frame colours) from
-//! `colors`. A time series draw returns a [`PlotGeometry`], the pixel↔time/value mapping
-//! the UI needs for hover crosshairs, tooltips and drag-to-zoom; [`values_at`] and
-//! [`legend_stats`] serve an HTML tooltip and legend drawn by the UI.
+//! matters for drawing; build it with `..Default::default()`). [`draw_panel`] dispatches on
+//! [`PanelKind`] to the drawers in `timeseries`, `single` (stat, gauge, bar gauge) and
+//! `heatmap`; each lays out its own pixels through the small `Pen` wrapper, which scales every
+//! size by the device pixel ratio and keeps text the same size on both backends. Value text
+//! comes from [`units`] (Grafana unit ids), tick positions, time labels and the query step from
+//! `ticks`, colours (classic palette, Grafana colour names, theme frame colours) from `colors`.
+//! A draw returns a [`PlotGeometry`], the pixel↔time/value mapping the UI needs for hover
+//! crosshairs, tooltips and drag-to-zoom; [`values_at`], [`legend_stats`],
+//! [`ChartOptions::series_color`] and [`ChartOptions::format_time`] serve an HTML tooltip and
+//! legend that match the drawing.
+//!
+//! Series lines are thinned to what the pixels can show before they reach the backend (per
+//! column first/min/max/last, then points within half a pixel of the line dropped), so a
+//! panel's cost and its SVG size follow its width and the data's detail, not the sample count.
 //!
 //! Text is never measured through plotters: with no font features plotters only estimates on
 //! native and asks the DOM on wasm, so widths come from the `text_width` estimate and the
