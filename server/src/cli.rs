@@ -70,6 +70,11 @@ pub struct Flags {
     #[arg(long = "web.listen-address", global = true, value_name = "ADDR", default_value = "127.0.0.1:9090")]
     pub listen_address: SocketAddr,
 
+    /// Grafana-style provisioning directory: `dashboards/*.yaml` (dashboard providers) and
+    /// `datasources/*.yaml`. A missing directory is fine.
+    #[arg(long = "provisioning.dir", global = true, value_name = "DIR", default_value = "./provisioning")]
+    pub provisioning_dir: PathBuf,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", global = true, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -179,6 +184,7 @@ impl Flags {
             ("query.max-samples".into(), self.query_max_samples.to_string()),
             ("query.max-concurrency".into(), self.query_max_concurrency.to_string()),
             ("web.listen-address".into(), self.listen_address.to_string()),
+            ("provisioning.dir".into(), self.provisioning_dir.display().to_string()),
             ("log.level".into(), self.log_level.as_str().into()),
         ]
     }

@@ -37,6 +37,99 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     #[serde(default, skip_serializing_if = "StorageConfig::is_default")]
     pub storage: StorageConfig,
+    /// Vigil's own settings (who may edit, who may embed), which Prometheus's format has no
+    /// place for; see [`VigilConfig`].
+    #[serde(default, skip_serializing_if = "VigilConfig::is_default")]
+    pub vigil: VigilConfig,
+}
+
+/// The `vigil:` section: settings of the dashboard side that Prometheus does not have.
+///
+/// ```yaml
+/// vigil:
+///   auth:
+///     anonymous: true            # reading dashboards and queries needs no credentials
+///     editor_tokens: [s3cret]    # Authorization: Bearer s3cret may save, delete, reload…
+///     users: [{name: ann, password_hash: "$argon2id$v=19$…"}]   # or basic auth
+///   web:
+///     embedding:
+///       allowed_origins: [https://wiki.example.com]   # may frame Vigil's pages
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VigilConfig {
+    #[serde(default, skip_serializing_if = "AuthConfig::is_default")]
+    pub auth: AuthConfig,
+    #[serde(default, skip_serializing_if = "VigilWebConfig::is_default")]
+    pub web: VigilWebConfig,
+}
+
+impl VigilConfig {
+    fn is_default(&self) -> bool {
+        *self == VigilConfig::default()
+    }
+}
+
+/// `vigil.auth`: viewers and editors. Editors are whoever presents a configured bearer token or
+/// a user's password; with neither configured, writes are open only on a loopback listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Reading (dashboards, queries, pages) needs no credentials.
+    #[serde(default = "default_true")]
+    pub anonymous: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub editor_tokens: Vec<Secret>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { anonymous: true, editor_tokens: Vec::new(), users: Vec::new() }
+    }
+}
+
+impl AuthConfig {
+    fn is_default(&self) -> bool {
+        *self == AuthConfig::default()
+    }
+
+    /// Whether any editor credentials are configured.
+    pub fn has_editors(&self) -> bool {
+        !self.editor_tokens.is_empty() || !self.users.is_empty()
+    }
+}
+
+/// An editor who signs in with basic auth; the password is stored as an argon2 PHC hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    pub password_hash: Secret,
+}
+
+/// `vigil.web`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VigilWebConfig {
+    #[serde(default)]
+    pub embedding: EmbeddingConfig,
+}
+
+impl VigilWebConfig {
+    fn is_default(&self) -> bool {
+        *self == VigilWebConfig::default()
+    }
+}
+
+/// `vigil.web.embedding`: other sites whose pages may show Vigil's pages in frames.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// Origins such as `https://wiki.example.com` or `https://*.example.com`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `storage:` section, as in Prometheus.
@@ -393,6 +486,7 @@ impl Config {
                 label_value_length_limit: None,
             }],
             storage: StorageConfig::default(),
+            vigil: VigilConfig::default(),
         }
     }
 
@@ -435,6 +529,7 @@ impl Config {
                 global: GlobalConfig::default(),
                 scrape_configs: Vec::new(),
                 storage: StorageConfig::default(),
+                vigil: VigilConfig::default(),
             }
         } else {
             serde_saphyr::from_str::<Config>(text).map_err(|e| ConfigError::Parse {
@@ -447,6 +542,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        validate_vigil(&self.vigil)?;
         let g = &self.global;
         if g.scrape_timeout.0 > g.scrape_interval.0 {
             return Err(format!(
@@ -516,6 +612,41 @@ impl Config {
     pub fn to_yaml(&self) -> String {
         serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+}
+
+/// Checks the `vigil:` section: password hashes that argon2 can read, origins that cannot
+/// smuggle anything into a Content-Security-Policy header.
+fn validate_vigil(v: &VigilConfig) -> Result<(), String> {
+    for (i, u) in v.auth.users.iter().enumerate() {
+        if u.name.is_empty() || u.name.contains(':') {
+            return Err(format!("vigil.auth.users[{i}]: name must be non-empty and without ':'"));
+        }
+        argon2::PasswordHash::new(&u.password_hash.0).map_err(|e| {
+            format!("vigil.auth.users[{i}] ({}): password_hash is not an argon2 PHC string: {e}", u.name)
+        })?;
+    }
+    for (i, t) in v.auth.editor_tokens.iter().enumerate() {
+        if t.0.len() < 16 || t.0.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "vigil.auth.editor_tokens[{i}]: a token needs at least 16 characters and no spaces"
+            ));
+        }
+    }
+    for origin in &v.web.embedding.allowed_origins {
+        let ok = (origin.starts_with("https://") || origin.starts_with("http://"))
+            && origin.split_once("://").is_some_and(|(_, host)| {
+                !host.is_empty()
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'*'))
+            });
+        if !ok {
+            return Err(format!(
+                "vigil.web.embedding.allowed_origins: {origin:?} is not an origin like https://wiki.example.com"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Prometheus's rules for the HTTP client settings of a scrape config.

@@ -1,10 +1,12 @@
 //! Dashboards: the store ([`store`]: one JSON file per dashboard under `<data>/dashboards`,
 //! atomic writes, version checks), the built-in dashboards provisioned read-only at start
-//! ([`provision_builtins`]), and Grafana's dashboard HTTP API over them ([`api`]), so tools that
-//! push dashboards to Grafana can push them to Vigil. The JSON model itself lives in the UI
+//! ([`provision_builtins`]), Grafana's import normalisation ([`import`]: placeholders and
+//! datasource references resolved to Vigil's TSDB), and Grafana's dashboard HTTP API over them
+//! ([`api`]), so tools that push dashboards to Grafana can push them to Vigil. The JSON model itself lives in the UI
 //! crate (`app::dashboard`), shared with the browser.
 
 pub mod api;
+pub mod import;
 pub mod store;
 
 use app::dashboard::parse_dashboard;

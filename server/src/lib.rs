@@ -14,6 +14,7 @@ pub mod demo;
 pub mod discovery;
 pub mod live;
 pub mod promql;
+pub mod provisioning;
 pub mod scrape;
 pub mod telemetry;
 pub mod tsdb;
@@ -85,6 +86,8 @@ pub struct Services {
     pub query_slots: tokio::sync::Semaphore,
     /// Stored and provisioned dashboards; set at start, before the server listens.
     pub dashboards: OnceLock<Arc<dashboards::DashboardStore>>,
+    /// Dashboard providers and datasources from `--provisioning.dir`.
+    pub provisioning: provisioning::Provisioning,
     /// Websocket streams of new points to live dashboards.
     pub live: Arc<live::Live>,
 }
@@ -104,6 +107,22 @@ impl Services {
         let mut s = self.status.clone();
         s.config_yaml = self.config.read().to_yaml();
         s
+    }
+
+    /// Problems with the provisioning files (broken YAML, dashboard files that do not load), one
+    /// line each; the files without problems are in use.
+    pub fn provisioning_problems(&self) -> Vec<String> {
+        self.provisioning.problems()
+    }
+
+    /// Provisioned datasources (`jsonData.timeInterval` is the `$__rate_interval` floor).
+    pub fn datasources(&self) -> Vec<provisioning::Datasource> {
+        self.provisioning.datasources()
+    }
+
+    /// External Prometheus datasources whose references import keeps.
+    pub fn known_datasources(&self) -> Vec<dashboards::import::KnownDatasource> {
+        self.provisioning.known_datasources()
     }
 
     /// When the configuration in force was loaded, ms since the epoch.
@@ -146,6 +165,11 @@ impl Services {
             db.head().set_out_of_order_window(config.out_of_order_window_ms());
         }
         *self.config.write() = config;
+        // Grafana re-reads provisioning on its reload API; changed dashboard files need none.
+        self.provisioning.reload_config();
+        if let Some(store) = self.dashboards.get() {
+            self.provisioning.sync_dashboards(store, true);
+        }
         Ok(())
     }
 
@@ -208,6 +232,7 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         }),
         query_slots: tokio::sync::Semaphore::new(flags.query_max_concurrency.max(1)),
         dashboards: OnceLock::new(),
+        provisioning: provisioning::Provisioning::load(&flags.provisioning_dir),
         live: Arc::new(live::Live::default()),
     });
     WebState {
@@ -230,7 +255,10 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     let dashboard_dir = flags.storage_path.join("dashboards");
     let (store, _problems) = dashboards::DashboardStore::open(&dashboard_dir)?;
     dashboards::provision_builtins(&store);
-    let _ = services.dashboards.set(Arc::new(store));
+    services.provisioning.sync_dashboards(&store, true);
+    let store = Arc::new(store);
+    let _ = services.dashboards.set(store.clone());
+    tokio::spawn(sync_provisioned_dashboards(services.clone(), store));
     let listener = tokio::net::TcpListener::bind(flags.listen_address)
         .await
         .map_err(|source| RunError::Listen { addr: flags.listen_address, source })?;
@@ -335,6 +363,19 @@ async fn discover_dns_periodically(services: Arc<Services>) {
             let s = services.clone();
             let _ = tokio::task::spawn_blocking(move || s.refresh_targets()).await;
         }
+    }
+}
+
+/// Looks for changed provisioned dashboard files every second; each provider rescans its folder
+/// only when its own `updateIntervalSeconds` are up.
+async fn sync_provisioned_dashboards(services: Arc<Services>, store: Arc<dashboards::DashboardStore>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (s, store) = (services.clone(), store.clone());
+        let _ = tokio::task::spawn_blocking(move || s.provisioning.sync_dashboards(&store, false)).await;
     }
 }
 

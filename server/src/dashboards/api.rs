@@ -1,6 +1,9 @@
 //! Grafana's dashboard HTTP API over the [`DashboardStore`]: `GET /api/dashboards/uid/{uid}`,
-//! `POST /api/dashboards/db`, `DELETE /api/dashboards/uid/{uid}` and `GET /api/search`, with
-//! Grafana's request and answer shapes and status codes, so existing tooling works unchanged.
+//! `POST /api/dashboards/db`, `DELETE /api/dashboards/uid/{uid}`, `POST /api/dashboards/import`
+//! (through [`super::import::normalize`]) and `GET /api/search`, with Grafana's request and
+//! answer shapes and status codes, so existing tooling works unchanged; plus
+//! `GET /api/dashboards/uid/{uid}/export`, the JSON without the store's `id` (Grafana's UI does
+//! this in the browser; `?externally=true` gives its "export for sharing externally" shape).
 
 use std::sync::Arc;
 
@@ -12,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::import::ImportInput;
 use super::store::{Entry, StoreError};
 use super::DashboardStore;
 use crate::web::WebState;
@@ -20,7 +24,9 @@ use crate::Services;
 pub fn router() -> Router<WebState> {
     Router::new()
         .route("/api/dashboards/uid/{uid}", get(get_dashboard).delete(delete_dashboard))
+        .route("/api/dashboards/uid/{uid}/export", get(export_dashboard))
         .route("/api/dashboards/db", post(save_dashboard))
+        .route("/api/dashboards/import", post(import_dashboard))
         .route("/api/search", get(search))
 }
 
@@ -28,6 +34,8 @@ fn message(status: StatusCode, text: impl Into<String>) -> Response {
     (status, Json(json!({ "message": text.into() }))).into_response()
 }
 
+// The error is the handler's finished answer, returned once per request: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 fn store(services: &Services) -> Result<&Arc<DashboardStore>, Response> {
     services
         .dashboards
@@ -73,6 +81,92 @@ async fn get_dashboard(State(services): State<Arc<Services>>, Path(uid): Path<St
     }
 }
 
+async fn export_dashboard(
+    State(services): State<Arc<Services>>,
+    Path(uid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let store = match store(&services) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let externally = query
+        .map(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "externally" && v != "false"))
+        .unwrap_or(false);
+    match store.get(&uid) {
+        Some(e) => Json(super::import::export(&e.dashboard, externally)).into_response(),
+        None => message(StatusCode::NOT_FOUND, "Dashboard not found"),
+    }
+}
+
+/// `POST /api/dashboards/import`: `{dashboard, overwrite, inputs, folderUid}`. Vigil has no
+/// folders, so `folderUid` is accepted and ignored.
+async fn import_dashboard(State(services): State<Arc<Services>>, body: Bytes) -> Response {
+    let store = match store(&services) {
+        Ok(s) => s.clone(),
+        Err(r) => return r,
+    };
+    let mut req = match parse_body(&body) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let dashboard = match req.remove("dashboard") {
+        Some(d @ Value::Object(_)) => d,
+        Some(_) => return message(StatusCode::BAD_REQUEST, "dashboard: expected object"),
+        None => return message(StatusCode::BAD_REQUEST, "the request has no \"dashboard\" field"),
+    };
+    let overwrite = req.get("overwrite").and_then(Value::as_bool).unwrap_or(false);
+    let inputs: Vec<ImportInput> = match req.remove("inputs") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => match serde_json::from_value(v) {
+            Ok(i) => i,
+            Err(e) => return message(StatusCode::BAD_REQUEST, format!("inputs: {e}")),
+        },
+    };
+    let known = services.known_datasources();
+    let imported = match super::import::normalize(dashboard, &inputs, &known) {
+        Ok(i) => i,
+        Err(problems) => {
+            let first = problems.first().map(ToString::to_string).unwrap_or_default();
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "message": format!("invalid dashboard: {first}"),
+                    "problems": problems,
+                })),
+            )
+                .into_response();
+        }
+    };
+    let title = imported.dashboard.title.clone();
+    let notes = imported.notes;
+    match tokio::task::spawn_blocking(move || store.import(imported.dashboard, overwrite, "imported")).await {
+        Ok(Ok(saved)) => Json(json!({
+            "uid": saved.uid,
+            "pluginId": "",
+            "title": title,
+            "imported": true,
+            "importedUri": format!("db/{}", saved.slug),
+            "importedUrl": saved.url,
+            "slug": saved.slug,
+            "dashboardId": saved.id,
+            "folderId": 0,
+            "folderUid": "",
+            "importedRevision": 1,
+            "revision": 1,
+            "description": "",
+            "path": "",
+            "removed": false,
+            "status": "success",
+            "version": saved.version,
+            "notes": notes,
+        }))
+        .into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, format!("importing failed: {e}")),
+    }
+}
+
 fn store_error(e: StoreError) -> Response {
     match &e {
         StoreError::Invalid(_) | StoreError::BadUid(_) | StoreError::EmptyTitle => {
@@ -98,6 +192,7 @@ fn store_error(e: StoreError) -> Response {
 }
 
 /// Parses a JSON request body, naming the position of a syntax error.
+#[allow(clippy::result_large_err)]
 pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Response> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) => Ok(o),

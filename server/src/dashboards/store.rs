@@ -27,9 +27,12 @@ pub enum StoreError {
          version {stored}; reload it, or save with overwrite"
     )]
     VersionMismatch { yours: i64, stored: i64 },
-    #[error("A dashboard with uid {0:?} already exists; save with overwrite to replace it")]
+    #[error("A dashboard with uid {0:?} already exists; import with \"overwrite\": true to replace it")]
     Exists(String),
-    #[error("dashboard {uid:?} is provisioned ({source_name}) and cannot be changed from the UI or API; copy it under a new uid to edit it")]
+    #[error(
+        "dashboard {uid:?} is provisioned ({source_name}) and cannot be changed from the UI or API: \
+         its provider does not set allowUiUpdates; copy it under a new uid to edit it"
+    )]
     ReadOnly { uid: String, source_name: String },
     #[error("cannot write dashboard file {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -230,6 +233,33 @@ impl DashboardStore {
         inner.by_uid.insert(dashboard.uid.clone(), Entry { dashboard, meta });
     }
 
+    /// Takes out a dashboard provisioned by `source_name` (its file is gone). A dashboard saved
+    /// under the same uid in the store directory (an edit allowed by `allowUiUpdates`) is what
+    /// remains, as after a restart.
+    pub fn unprovision(&self, uid: &str, source_name: &str) {
+        let mut inner = self.inner.write();
+        let ours = inner.by_uid.get(uid).is_some_and(|e| e.meta.provisioned.as_deref() == Some(source_name));
+        if !ours {
+            return;
+        }
+        let Some(old) = inner.by_uid.remove(uid) else { return };
+        let path = self.dir.join(format!("{uid}.json"));
+        let stored =
+            std::fs::read_to_string(&path).ok().and_then(|t| app::dashboard::parse_dashboard(&t).ok());
+        if let Some(mut d) = stored.filter(|d| d.uid == uid) {
+            d.id = old.dashboard.id;
+            let meta = Meta {
+                created_ms: old.meta.created_ms,
+                updated_ms: old.meta.updated_ms,
+                provisioned: None,
+                allow_ui_updates: true,
+                allow_delete: true,
+                message: String::new(),
+            };
+            inner.by_uid.insert(uid.to_string(), Entry { dashboard: d, meta });
+        }
+    }
+
     pub fn get(&self, uid: &str) -> Option<Entry> {
         self.inner.read().by_uid.get(uid).cloned()
     }
@@ -252,11 +282,22 @@ impl DashboardStore {
 
     /// Saves a dashboard (Grafana's semantics): without a uid it is new; with one, its `version`
     /// must equal the stored version unless `overwrite`. The stored version goes up by one.
-    pub fn save(
+    pub fn save(&self, dashboard: Dashboard, overwrite: bool, message: &str) -> Result<Saved, StoreError> {
+        self.save_checked(dashboard, overwrite, message, false)
+    }
+
+    /// Saves an imported dashboard (Grafana's import semantics): a dashboard with the same uid is
+    /// replaced only with `overwrite`, whatever the versions say.
+    pub fn import(&self, dashboard: Dashboard, overwrite: bool, message: &str) -> Result<Saved, StoreError> {
+        self.save_checked(dashboard, overwrite, message, true)
+    }
+
+    fn save_checked(
         &self,
         mut dashboard: Dashboard,
         overwrite: bool,
         message: &str,
+        refuse_existing: bool,
     ) -> Result<Saved, StoreError> {
         if dashboard.title.trim().is_empty() {
             return Err(StoreError::EmptyTitle);
@@ -278,6 +319,9 @@ impl DashboardStore {
                             source_name: source_name.clone(),
                         });
                     }
+                }
+                if refuse_existing && !overwrite {
+                    return Err(StoreError::Exists(dashboard.uid.clone()));
                 }
                 if !overwrite && dashboard.version != old.dashboard.version {
                     return Err(StoreError::VersionMismatch {
@@ -301,13 +345,17 @@ impl DashboardStore {
         // file and the served dashboard as they were.
         write_atomically(&self.dir, &file, &bytes)
             .map_err(|source| StoreError::Io { path: self.dir.join(&file), source })?;
-        let previous = inner.by_uid.get(&dashboard.uid).and_then(|e| e.meta.provisioned.clone());
+        // A provisioned dashboard saved with its provider's leave stays under the provider's rules.
+        let (provisioned, allow_delete) = match inner.by_uid.get(&dashboard.uid) {
+            Some(e) => (e.meta.provisioned.clone(), e.meta.allow_delete),
+            None => (None, true),
+        };
         let meta = Meta {
             created_ms: created,
             updated_ms: now,
-            provisioned: previous,
+            provisioned,
             allow_ui_updates: true,
-            allow_delete: true,
+            allow_delete,
             message: message.to_string(),
         };
         let entry = Entry { dashboard, meta };
