@@ -193,6 +193,8 @@ fn auth_tls_and_limits() {
         job("basic_file", http, "/basic", "    basic_auth: {username: u, password_file: password}\n"),
         job("basic_wrong", http, "/basic", "    basic_auth: {username: u, password: wrong}\n"),
         job("bearer_file", http, "/bearer", "    authorization: {credentials_file: token}\n"),
+        job("missing_file", http, "/bearer", "    authorization: {credentials_file: nothing-here}\n"),
+        job("missing_ca", tls, "/metrics", &format!("{https}    tls_config: {{ca_file: no-ca.pem}}\n")),
         job("custom_type", http, "/custom", "    authorization: {type: Token, credentials: tok3n}\n"),
         job("redirect", http, "/redirect", "    authorization: {credentials: tok3n}\n"),
         job(
@@ -270,14 +272,13 @@ fn auth_tls_and_limits() {
         assert!(Instant::now() < deadline, "timed out waiting for every target to be scraped: {h:?}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let _ = child.kill();
-    let _ = child.wait();
-
     let expect = [
         ("basic", "up", ""),
         ("basic_file", "up", ""),
         ("basic_wrong", "down", "401"),
         ("bearer_file", "up", ""),
+        ("missing_file", "down", "cannot read authorization credentials_file"),
+        ("missing_ca", "down", "cannot read tls_config ca_file"),
         ("custom_type", "up", ""),
         ("redirect", "up", ""),
         ("no_redirect", "down", "307"),
@@ -310,6 +311,16 @@ fn auth_tls_and_limits() {
         assert_eq!(health, want_health, "{job}: {error}");
         assert!(error.contains(want_error), "{job}: {error:?} should mention {want_error:?}");
     }
+
+    // The missing CA file appears: the job's target recovers without a reload.
+    std::fs::write(d.join("no-ca.pem"), &pki.ca_pem).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while health(&rt, &base)["missing_ca"].0 != "up" {
+        assert!(Instant::now() < deadline, "missing_ca did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

@@ -124,14 +124,11 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// A job's client, or why it could not be built.
-type BuiltClient = Result<reqwest::Client, String>;
-
 pub struct ScrapeManager {
     db: Arc<Db>,
-    /// One client per distinct job client settings; a client that cannot be built is kept as
-    /// its error, which its targets report.
-    clients: Mutex<Vec<(Arc<ClientOptions>, BuiltClient)>>,
+    /// One client per distinct job client settings. One that cannot be built (a CA file not
+    /// there yet) is not kept: its targets report the error and retry at each scrape.
+    clients: Mutex<Vec<(Arc<ClientOptions>, reqwest::Client)>>,
     loops: Mutex<HashMap<u64, Running>>,
     /// Discovered targets that relabeling dropped, with their job, for `/api/v1/targets`.
     dropped: Mutex<Vec<(String, Labels)>>,
@@ -144,7 +141,7 @@ impl ScrapeManager {
         let client = client::build(&default).map_err(ScrapeError::Client)?;
         Ok(ScrapeManager {
             db,
-            clients: Mutex::new(vec![(default, Ok(client))]),
+            clients: Mutex::new(vec![(default, client)]),
             loops: Mutex::new(HashMap::new()),
             dropped: Mutex::new(Vec::new()),
         })
@@ -153,13 +150,15 @@ impl ScrapeManager {
     fn client_for(&self, opts: &Arc<ClientOptions>) -> Result<reqwest::Client, String> {
         let mut clients = self.clients.lock();
         if let Some((_, c)) = clients.iter().find(|(o, _)| o == opts) {
-            return c.clone();
+            return Ok(c.clone());
         }
         let built = client::build(opts);
-        if let Err(e) = &built {
-            tracing::error!(error = %e, "cannot create the HTTP client of a scrape config; its targets stay down");
+        match &built {
+            Ok(c) => clients.push((opts.clone(), c.clone())),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create the HTTP client of a scrape config; its targets retry at each scrape")
+            }
         }
-        clients.push((opts.clone(), built.clone()));
         built
     }
 
@@ -232,7 +231,7 @@ fn now_ms() -> i64 {
 
 async fn scrape_loop(
     db: Arc<Db>,
-    client: Result<reqwest::Client, String>,
+    mut client: Result<reqwest::Client, String>,
     target: Target,
     status: Arc<RwLock<TargetStatus>>,
     mut stop: watch::Receiver<bool>,
@@ -254,6 +253,9 @@ async fn scrape_loop(
         }
         let start_ms = next;
         let started = Instant::now();
+        if client.is_err() {
+            client = client::build(&target.client);
+        }
         let fetched = fetch(&client, &target).await;
         let duration = started.elapsed();
         let outcome = match &fetched {
