@@ -18,6 +18,7 @@ pub mod aggregate;
 pub mod binary;
 pub mod eval;
 pub mod functions;
+pub mod info;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

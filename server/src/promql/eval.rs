@@ -440,6 +440,26 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
+    pub fn lookback(&self) -> i64 {
+        self.lookback
+    }
+
+    /// Reads the series matching `matchers` with samples in `[mint, maxt]`, for selections that do
+    /// not come from a selector in the query (the info series of `info()`).
+    pub fn select_matchers(
+        &mut self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> EvalResult<Vec<RawSeries>> {
+        let out = self.q.select(matchers, mint, maxt).map_err(|e| PromqlError::Storage(e.to_string()))?;
+        let n: usize = out.iter().map(|s| s.samples.len()).sum();
+        self.add_samples(n)?;
+        self.samples = self.samples.saturating_sub(n);
+        self.check()?;
+        Ok(out)
+    }
+
     /// Reads the series of a selector with samples in `[mint, maxt]`.
     pub fn select(&mut self, vs: &VectorSelector, mint: i64, maxt: i64) -> EvalResult<Vec<RawSeries>> {
         let mut groups: Vec<Vec<Matcher>> = Vec::new();
@@ -583,7 +603,7 @@ pub fn val_type_name(v: &Val) -> &'static str {
     }
 }
 
-fn convert_matcher(m: &promql_parser::label::Matcher) -> EvalResult<Matcher> {
+pub fn convert_matcher(m: &promql_parser::label::Matcher) -> EvalResult<Matcher> {
     let op = match m.op {
         ParserMatchOp::Equal => MatchOp::Equal,
         ParserMatchOp::NotEqual => MatchOp::NotEqual,

@@ -278,6 +278,9 @@ pub fn call(ev: &mut Evaluator, c: &Call, s: &Steps) -> EvalResult<Val> {
             let labels = absent_labels(arg(0)?);
             Ok(absent_result(labels, present.into_iter().map(|p| if p { None } else { Some(1.0) }).collect()))
         }
+        "info" => super::info::info(ev, &args, s),
+        "histogram_fraction" => histogram_fraction(ev, &args, s),
+        "histogram_quantiles" => histogram_quantiles(ev, &args, s),
         "histogram_quantile" => histogram_quantile(ev, arg(0)?, arg(1)?, s),
         // Native-histogram functions ignore float samples, so over float data they return nothing.
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
@@ -826,16 +829,10 @@ fn trim_zeros(s: &[u8]) -> &[u8] {
     &s[z..]
 }
 
-/// `histogram_quantile` over classic histograms: series grouped by their labels without `le`,
-/// each group's buckets sorted and made monotonic, the quantile interpolated linearly inside the
-/// bucket holding its rank.
-fn histogram_quantile(ev: &mut Evaluator, q_expr: &Expr, v_expr: &Expr, s: &Steps) -> EvalResult<Val> {
-    let q = ev.eval_scalar(q_expr, s)?;
-    let v = ev.eval_vector(v_expr, s)?;
-    if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
-        ev.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*bad)));
-    }
-    let n = s.len();
+/// Classic-histogram series grouped by their labels without `le`: each group's labels and its
+/// buckets as (upper bound, index into `v`). Series without a readable `le` are warned about and
+/// left out.
+fn bucket_groups(ev: &mut Evaluator, v: &[StepSeries]) -> Vec<(Labels, Vec<(f64, usize)>)> {
     let mut groups: HashMap<Labels, usize> = HashMap::new();
     let mut members: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
     for (j, series) in v.iter().enumerate() {
@@ -857,53 +854,134 @@ fn histogram_quantile(ev: &mut Evaluator, q_expr: &Expr, v_expr: &Expr, s: &Step
         });
         members[g].1.push((bound, j));
     }
-    let mut out = Vec::with_capacity(members.len());
-    for (labels, buckets) in members {
-        let mut vals = vec![None; n];
-        let mut any = false;
-        for (i, slot) in vals.iter_mut().enumerate() {
-            let mut bs: Vec<(f64, f64)> =
-                buckets.iter().filter_map(|&(b, j)| v[j].vals[i].map(|c| (b, c))).collect();
-            if bs.is_empty() {
-                continue;
-            }
-            let (value, forced) = bucket_quantile(q[i], &mut bs);
-            if forced {
-                ev.info(format!(
-                    "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
-                    labels.metric_name().unwrap_or("")
-                ));
-            }
-            *slot = Some(value);
-            any = true;
+    members
+}
+
+/// The (bound, count) pairs of one group's buckets present at step `i`.
+fn buckets_at(v: &[StepSeries], buckets: &[(f64, usize)], i: usize) -> Vec<(f64, f64)> {
+    buckets.iter().filter_map(|&(b, j)| v[j].vals[i].map(|c| (b, c))).collect()
+}
+
+fn warn_bad_quantiles(ev: &mut Evaluator, q: &[f64]) {
+    if let Some(bad) = q.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        ev.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*bad)));
+    }
+}
+
+/// One group's quantile per step, with Prometheus's info when buckets had to be made monotonic.
+fn group_quantiles(
+    ev: &mut Evaluator,
+    v: &[StepSeries],
+    labels: &Labels,
+    buckets: &[(f64, usize)],
+    q: &[f64],
+) -> Vec<Option<f64>> {
+    let mut vals = vec![None; q.len()];
+    for (i, slot) in vals.iter_mut().enumerate() {
+        let mut bs = buckets_at(v, buckets, i);
+        if bs.is_empty() {
+            continue;
         }
-        if any {
+        let (value, forced) = bucket_quantile(q[i], &mut bs);
+        if forced {
+            ev.info(format!(
+                "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name {:?}",
+                labels.metric_name().unwrap_or("")
+            ));
+        }
+        *slot = Some(value);
+    }
+    vals
+}
+
+/// `histogram_quantile` over classic histograms: series grouped by their labels without `le`,
+/// each group's buckets sorted and made monotonic, the quantile interpolated linearly inside the
+/// bucket holding its rank.
+fn histogram_quantile(ev: &mut Evaluator, q_expr: &Expr, v_expr: &Expr, s: &Steps) -> EvalResult<Val> {
+    let q = ev.eval_scalar(q_expr, s)?;
+    let v = ev.eval_vector(v_expr, s)?;
+    warn_bad_quantiles(ev, &q);
+    let mut out = Vec::new();
+    for (labels, buckets) in bucket_groups(ev, &v) {
+        let vals = group_quantiles(ev, &v, &labels, &buckets, &q);
+        if vals.iter().any(Option::is_some) {
             out.push(StepSeries { labels, drop_name: true, vals });
         }
     }
     Ok(Val::Vector(out))
 }
 
-/// Go's `strconv.ParseFloat` for bucket bounds (Rust's parser accepts the same spellings of
-/// infinities and NaN, case-insensitively).
-fn parse_go_float(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok().filter(|_| !s.is_empty())
+/// `histogram_quantiles(v, "label", q1, q2, …)`: one `histogram_quantile` per quantile, told
+/// apart by `label` set to the quantile.
+fn histogram_quantiles(ev: &mut Evaluator, args: &[&Expr], s: &Steps) -> EvalResult<Val> {
+    let (Some(v_expr), Some(label_expr)) = (args.first(), args.get(1)) else {
+        return Err(PromqlError::BadData("histogram_quantiles() needs at least 3 arguments".into()));
+    };
+    let label = string_arg(label_expr)?;
+    let v = ev.eval_vector(v_expr, s)?;
+    let groups = bucket_groups(ev, &v);
+    let mut out: Vec<StepSeries> = Vec::new();
+    for q_expr in &args[2..] {
+        let q = ev.eval_scalar(q_expr, s)?;
+        warn_bad_quantiles(ev, &q);
+        for (labels, buckets) in &groups {
+            let vals = group_quantiles(ev, &v, labels, buckets, &q);
+            if !vals.iter().any(Option::is_some) {
+                continue;
+            }
+            // A constant quantile names the series; Prometheus spells whole numbers with ".0".
+            let name = quantile_label(q.first().copied().unwrap_or(f64::NAN));
+            let labels = labels.with(&label, &name).map_err(|e| PromqlError::Execution(e.to_string()))?;
+            out.push(StepSeries { labels, drop_name: true, vals });
+        }
+    }
+    let mut seen: Vec<Labels> = out.iter().map(StepSeries::out_labels).collect();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(super::eval::same_labelset());
+    }
+    Ok(Val::Vector(out))
 }
 
-/// Returns the quantile and whether bucket counts had to be forced monotonic.
-fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
-    if q.is_nan() {
-        return (f64::NAN, false);
+fn quantile_label(q: f64) -> String {
+    if q.is_finite() && q.fract() == 0.0 && q.abs() < 1e15 {
+        format!("{q:.1}")
+    } else {
+        format_float(q)
     }
-    if q < 0.0 {
-        return (f64::NEG_INFINITY, false);
+}
+
+/// `histogram_fraction(lower, upper, v)` over classic histograms: the share of observations
+/// between the bounds, interpolating linearly inside buckets.
+fn histogram_fraction(ev: &mut Evaluator, args: &[&Expr], s: &Steps) -> EvalResult<Val> {
+    let (Some(lo_expr), Some(hi_expr), Some(v_expr)) = (args.first(), args.get(1), args.get(2)) else {
+        return Err(PromqlError::BadData("histogram_fraction() needs 3 arguments".into()));
+    };
+    let lower = ev.eval_scalar(lo_expr, s)?;
+    let upper = ev.eval_scalar(hi_expr, s)?;
+    let v = ev.eval_vector(v_expr, s)?;
+    let mut out = Vec::new();
+    for (labels, buckets) in bucket_groups(ev, &v) {
+        let vals: Vec<Option<f64>> = (0..s.len())
+            .map(|i| {
+                let mut bs = buckets_at(&v, &buckets, i);
+                (!bs.is_empty()).then(|| bucket_fraction(lower[i], upper[i], &mut bs))
+            })
+            .collect();
+        if vals.iter().any(Option::is_some) {
+            out.push(StepSeries { labels, drop_name: true, vals });
+        }
     }
-    if q > 1.0 {
-        return (f64::INFINITY, false);
-    }
+    Ok(Val::Vector(out))
+}
+
+/// Sorts buckets, requires a `+Inf` bucket, merges buckets with equal bounds and makes counts
+/// monotonic. Returns `None` without a `+Inf` bucket, else the buckets and whether counts had to
+/// be raised.
+fn normalize_buckets(buckets: &mut [(f64, f64)]) -> Option<(Vec<(f64, f64)>, bool)> {
     buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return (f64::NAN, false);
+        return None;
     }
     // Buckets with the same bound (e.g. `le="1"` and `le="1.0"`) are one bucket.
     let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
@@ -931,6 +1009,63 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
         }
         prev = cur;
     }
+    Some((merged, forced))
+}
+
+/// The fraction of a classic histogram's observations in `[lower, upper]`. A first bucket with a
+/// positive bound starts at 0; inside a bucket with an infinite side all observations sit at its
+/// finite bound, so a range cutting such a bucket takes all of it or none.
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    let Some((merged, _)) = normalize_buckets(buckets) else { return f64::NAN };
+    let total = merged[merged.len() - 1].1;
+    if total == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let mut share = 0.0;
+    let mut prev_count = 0.0;
+    for (i, &(ub, cum)) in merged.iter().enumerate() {
+        let lb = match i {
+            0 if ub > 0.0 => 0.0,
+            0 => f64::NEG_INFINITY,
+            _ => merged[i - 1].0,
+        };
+        let count = cum - prev_count;
+        prev_count = cum;
+        let pos = |v: f64| -> f64 {
+            if v <= lb || (v < ub && ub == f64::INFINITY) {
+                0.0
+            } else if v >= ub || lb == f64::NEG_INFINITY {
+                1.0
+            } else {
+                (v - lb) / (ub - lb)
+            }
+        };
+        share += count * (pos(upper) - pos(lower));
+    }
+    share / total
+}
+
+/// Go's `strconv.ParseFloat` for bucket bounds (Rust's parser accepts the same spellings of
+/// infinities and NaN, case-insensitively).
+fn parse_go_float(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|_| !s.is_empty())
+}
+
+/// Returns the quantile and whether bucket counts had to be forced monotonic.
+fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
+    if q.is_nan() {
+        return (f64::NAN, false);
+    }
+    if q < 0.0 {
+        return (f64::NEG_INFINITY, false);
+    }
+    if q > 1.0 {
+        return (f64::INFINITY, false);
+    }
+    let Some((merged, forced)) = normalize_buckets(buckets) else { return (f64::NAN, false) };
     if merged.len() < 2 {
         return (f64::NAN, forced);
     }
