@@ -249,6 +249,13 @@ pub struct ScrapeConfig {
     pub basic_auth: Option<BasicAuth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
+    /// Prometheus's older spelling of `authorization: {credentials: ...}`, still common in
+    /// Kubernetes configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    /// Older spelling of `authorization: {credentials_file: ...}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_config: Option<TlsConfig>,
     #[serde(default = "default_true")]
@@ -256,6 +263,9 @@ pub struct ScrapeConfig {
     /// Accepted for compatibility; Vigil scrapes over HTTP/1.1, which every exporter speaks.
     #[serde(default = "default_true")]
     pub enable_http2: bool,
+    /// Ask targets for gzip-compressed bodies (the default).
+    #[serde(default = "default_true")]
+    pub enable_compression: bool,
     /// Samples per scrape, counted after metric relabeling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_limit: Option<u64>,
@@ -479,6 +489,9 @@ impl Config {
                 tls_config: None,
                 follow_redirects: true,
                 enable_http2: true,
+                enable_compression: true,
+                bearer_token: None,
+                bearer_token_file: None,
                 sample_limit: None,
                 body_size_limit: None,
                 label_limit: None,
@@ -510,6 +523,7 @@ impl Config {
             if let Some(b) = &mut sc.basic_auth {
                 join(&mut b.password_file);
             }
+            join(&mut sc.bearer_token_file);
             if let Some(a) = &mut sc.authorization {
                 join(&mut a.credentials_file);
             }
@@ -651,6 +665,13 @@ fn validate_vigil(v: &VigilConfig) -> Result<(), String> {
 
 /// Prometheus's rules for the HTTP client settings of a scrape config.
 fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
+    if sc.bearer_token.is_some() && sc.bearer_token_file.is_some() {
+        return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+    }
+    let bearer = sc.bearer_token.is_some() || sc.bearer_token_file.is_some();
+    if bearer && (sc.basic_auth.is_some() || sc.authorization.is_some()) {
+        return Err("at most one of basic_auth, authorization & bearer_token must be configured".into());
+    }
     if let Some(b) = &sc.basic_auth {
         if b.password.is_some() && b.password_file.is_some() {
             return Err("at most one of basic_auth password & password_file must be configured".into());
@@ -943,6 +964,7 @@ mod tests {
             ("basic_auth: {username: u, password: p, password_file: f}", "at most one"),
             ("authorization: {type: Basic, credentials: t}", "basic_auth"),
             ("tls_config: {cert_file: c.pem}", "key_file"),
+            ("bearer_token: t\n    basic_auth: {username: u}", "at most one"),
             ("body_size_limit: 10XB", "not a valid size"),
             ("sample_limit: -1", "line 3"),
         ] {

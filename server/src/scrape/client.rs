@@ -28,17 +28,27 @@ pub struct ClientOptions {
     pub basic_auth: Option<BasicAuth>,
     pub authorization: Option<Authorization>,
     pub tls: TlsConfig,
-    /// Redirects are followed (at most 10) unless this is false.
+    /// Redirects are followed (at most 10) unless this is set.
     pub no_redirects: bool,
+    /// Bodies are asked for gzip-compressed unless this is set.
+    pub no_compression: bool,
 }
 
 impl ClientOptions {
     pub fn of(sc: &ScrapeConfig) -> ClientOptions {
         ClientOptions {
             basic_auth: sc.basic_auth.clone(),
-            authorization: sc.authorization.clone(),
+            // `bearer_token(_file)` is the older spelling of a Bearer `authorization`.
+            authorization: sc.authorization.clone().or_else(|| {
+                (sc.bearer_token.is_some() || sc.bearer_token_file.is_some()).then(|| Authorization {
+                    kind: "Bearer".to_string(),
+                    credentials: sc.bearer_token.clone(),
+                    credentials_file: sc.bearer_token_file.clone(),
+                })
+            }),
             tls: sc.tls_config.clone().unwrap_or_default(),
             no_redirects: !sc.follow_redirects,
+            no_compression: !sc.enable_compression,
         }
     }
 }
@@ -49,8 +59,9 @@ fn read(what: &str, path: &Path) -> Result<Vec<u8>, String> {
 
 /// A client for `opts`: its TLS roots, client certificate and redirect policy.
 pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
-    let mut b =
-        reqwest::Client::builder().user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION"))).gzip(true);
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")))
+        .gzip(!opts.no_compression);
     if opts.no_redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
