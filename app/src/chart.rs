@@ -428,6 +428,13 @@ impl PlotGeometry {
         }
     }
 
+    /// The time range between two horizontal pixels in either order, clamped to the plot: what
+    /// a drag selects for zooming.
+    pub fn time_range_between(&self, x0: f64, x1: f64) -> (i64, i64) {
+        let (a, b) = (self.time_at(x0), self.time_at(x1));
+        (a.min(b), a.max(b))
+    }
+
     /// Whether the pixel is inside the plot rectangle.
     pub fn contains(&self, x_px: f64, y_px: f64) -> bool {
         x_px >= self.left
@@ -496,6 +503,21 @@ pub fn values_at(data: &PanelData, t_ms: i64) -> Vec<Option<(i64, f64)>> {
                 .copied()
         })
         .collect()
+}
+
+/// The series whose sample near time `t_ms` is drawn closest to vertical pixel `y_px` (for
+/// highlighting the hovered line), with that sample; None when no series has one.
+pub fn nearest_series(
+    data: &PanelData,
+    geo: &PlotGeometry,
+    t_ms: i64,
+    y_px: f64,
+) -> Option<(usize, (i64, f64))> {
+    values_at(data, t_ms)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.filter(|p| p.1.is_finite()).map(|p| (i, p)))
+        .min_by(|a, b| (geo.y_of(a.1 .1) - y_px).abs().total_cmp(&(geo.y_of(b.1 .1) - y_px).abs()))
 }
 
 /// Draws panel `kind` into `area`.

@@ -557,3 +557,36 @@ fn soft_limits_and_fixed_decimals_on_axis() {
         svg(PanelKind::TimeSeries, &data, &ChartOptions { decimals: Some(2), ..ChartOptions::default() });
     assert!(has_text(&out, "50.00"), "{out}");
 }
+
+#[test]
+fn hover_helpers() {
+    let data = panel(vec![series("low", ramp(100, |_| 10.0)), series("high", ramp(100, |_| 90.0))]);
+    let mut out = String::new();
+    let geo = {
+        let root = SVGBackend::with_string(&mut out, (800, 300)).into_drawing_area();
+        match draw_timeseries(&root, &data, &ChartOptions::default()) {
+            Ok(g) => g,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let t = T0 + 50 * STEP;
+    assert_eq!(nearest_series(&data, &geo, t, geo.y_of(80.0)).map(|n| n.0), Some(1));
+    assert_eq!(nearest_series(&data, &geo, t, geo.y_of(20.0)).map(|n| n.0), Some(0));
+    assert_eq!(nearest_series(&PanelData::default(), &geo, t, 0.0), None);
+    let (a, b) = geo.time_range_between(geo.x_of(T0 + 60 * STEP), geo.x_of(T0 + 20 * STEP));
+    assert!(a < b && (a - (T0 + 20 * STEP)).abs() <= STEP && (b - (T0 + 60 * STEP)).abs() <= STEP);
+}
+
+#[test]
+fn crowded_legend_sums_up_the_rest() {
+    let data = panel(
+        (0..50).map(|k| series(&format!("a rather long series name {k}"), ramp(10, |i| i as f64))).collect(),
+    );
+    let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    let more = out.lines().find(|l| l.trim().starts_with('+') && l.trim().ends_with("more"));
+    let hidden: usize = more.and_then(|l| l.trim()[1..].split(' ').next()?.parse().ok()).unwrap_or(0);
+    let shown = out.lines().filter(|l| l.trim().starts_with("a rather long")).count();
+    assert!(hidden > 0 && shown > 0 && shown + hidden == 50, "{shown} + {hidden}");
+    // Every series is still drawn even when its legend entry is not.
+    assert_eq!(lines_of(&out, 49), 1);
+}
