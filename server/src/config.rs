@@ -959,6 +959,12 @@ mod tests {
         };
         assert_eq!(loaded.0, loaded.1, "relative to the config file");
 
+        let numeric =
+            parse("scrape_configs:\n  - job_name: a\n    basic_auth: {username: 42, password: 1234}\n")
+                .unwrap();
+        let basic = numeric.scrape_configs[0].basic_auth.clone().unwrap();
+        assert_eq!((basic.username.as_str(), basic.password.unwrap().0.as_str()), ("42", "1234"));
+
         for (bad, why) in [
             ("basic_auth: {username: u, password: p}\n    authorization: {credentials: t}", "at most one"),
             ("basic_auth: {username: u, password: p, password_file: f}", "at most one"),
