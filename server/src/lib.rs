@@ -7,11 +7,13 @@
 //! `main.rs` only turns its outcome into an exit code.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dashboards;
 pub mod demo;
 pub mod discovery;
+pub mod embed;
 pub mod live;
 pub mod promql;
 pub mod provisioning;
@@ -88,6 +90,10 @@ pub struct Services {
     pub dashboards: OnceLock<Arc<dashboards::DashboardStore>>,
     /// Dashboard providers and datasources from `--provisioning.dir`.
     pub provisioning: provisioning::Provisioning,
+    /// `--web.listen-address`: writes without configured editors are open only on loopback.
+    pub listen_address: std::net::SocketAddr,
+    /// The secret behind signed embed links, in `<storage.tsdb.path>/embed.key`.
+    pub embed: embed::EmbedKeys,
     /// Websocket streams of new points to live dashboards.
     pub live: Arc<live::Live>,
 }
@@ -113,6 +119,12 @@ impl Services {
     /// line each; the files without problems are in use.
     pub fn provisioning_problems(&self) -> Vec<String> {
         self.provisioning.problems()
+    }
+
+    /// Checks a signed embed link's token (`/d-solo/…?token=`): the dashboard, panel and fixed
+    /// variables it grants, or why it grants nothing (forged, expired, malformed).
+    pub fn verify_embed_token(&self, token: &str) -> Result<embed::EmbedScope, embed::EmbedError> {
+        self.embed.verify(token)
     }
 
     /// Provisioned datasources (`jsonData.timeInterval` is the `$__rate_interval` floor).
@@ -233,6 +245,8 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         query_slots: tokio::sync::Semaphore::new(flags.query_max_concurrency.max(1)),
         dashboards: OnceLock::new(),
         provisioning: provisioning::Provisioning::load(&flags.provisioning_dir),
+        listen_address: flags.listen_address,
+        embed: embed::EmbedKeys::new(flags.storage_path.join("embed.key")),
         live: Arc::new(live::Live::default()),
     });
     WebState {

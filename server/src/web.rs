@@ -297,6 +297,7 @@ pub fn router(state: WebState) -> Router {
         .route("/-/quit", post(quit).put(quit))
         .merge(crate::api::router())
         .merge(crate::dashboards::api::router())
+        .merge(crate::embed::router())
         .merge(crate::live::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
@@ -305,6 +306,8 @@ pub fn router(state: WebState) -> Router {
         .nest_service(&pkg_route, pkg)
         .fallback(file_and_error_handler_with_context::<WebState, _>(context, app::shell))
         .layer(middleware::from_fn(static_cache_headers))
+        .layer(middleware::from_fn_with_state(state.services.clone(), crate::auth::frame_headers))
+        .layer(middleware::from_fn_with_state(state.services.clone(), crate::auth::guard))
         .layer(middleware::from_fn_with_state(state.telemetry.clone(), track_requests))
         .layer(CompressionLayer::new())
         .with_state(state)

@@ -1,0 +1,411 @@
+//! Who may do what over HTTP: viewers read, editors also write. One axum middleware ([`guard`])
+//! sits in front of every route and decides from the request alone, with the `vigil.auth` and
+//! `vigil.web.embedding` settings in force (so a reload applies them).
+//!
+//! A request is a *write* ([`is_write`]) when its method changes things, except the POSTs that
+//! only read (PromQL queries, the UI's loading server functions). Writes are refused with 403 when
+//! the browser says they come from another site (`Sec-Fetch-Site`, `Origin`), whatever the
+//! credentials, so a page elsewhere cannot make a signed-in browser change Vigil. Then an editor
+//! is needed: a configured bearer token, or basic auth checked against an argon2 hash
+//! ([`check_credentials`]); with no editor configured, writes are open only when Vigil listens on
+//! loopback, which keeps local use as it was. Reads need nothing while `anonymous` is on; when it
+//! is off they need an editor too, or an embed token scoped to the dashboard being read.
+//!
+//! [`frame_headers`] adds the embedding policy to HTML pages: `frame-ancestors` with the allowed
+//! origins, and `X-Frame-Options: SAMEORIGIN` when there are none.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use parking_lot::Mutex;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthConfig, EmbeddingConfig};
+use crate::embed::EmbedScope;
+use crate::Services;
+
+/// POST endpoints that only read.
+const READ_POSTS: &[&str] = &[
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/labels",
+    "/api/v1/series",
+    "/api/v1/query_exemplars",
+    "/api/v1/format_query",
+    "/api/v1/parse_query",
+];
+
+/// The UI's server functions that only read (Leptos posts to `/api/<name><hash>`). A server
+/// function not listed counts as a write: new ones are safe by default.
+const READ_SERVER_FNS: &[&str] =
+    &["load_dashboard", "list_dashboards", "run_query", "load_status", "load_targets", "load_panel"];
+
+/// The server functions an embedded page calls.
+const EMBED_SERVER_FNS: &[&str] = &["load_dashboard", "load_panel"];
+
+/// Paths any client may read even when `anonymous` is off: probes, Vigil's own scrape, assets.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/-/healthy" | "/-/ready" | "/metrics" | "/favicon.ico")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/assets/")
+}
+
+/// Whether a request changes something (see the module doc).
+pub fn is_write(method: &Method, path: &str) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    if *method == Method::POST {
+        if READ_POSTS.contains(&path) {
+            return false;
+        }
+        // Queries sent through to an external datasource read, as the same queries here do.
+        if let Some(rest) = path.strip_prefix("/api/datasources/proxy/uid/") {
+            if let Some((_, api)) = rest.split_once('/') {
+                if READ_POSTS.contains(&format!("/{api}").as_str()) {
+                    return false;
+                }
+            }
+        }
+        if let Some(name) = path.strip_prefix("/api/") {
+            let read_fn = READ_SERVER_FNS.iter().any(|f| {
+                name.strip_prefix(f)
+                    .is_some_and(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if read_fn {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Why a request is cross-site, if the browser says it is.
+pub fn cross_site(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text("sec-fetch-site") {
+        if site == "cross-site" || site == "same-site" {
+            return Some(format!("Sec-Fetch-Site: {site}"));
+        }
+    }
+    let origin = text("origin")?;
+    let host = text("host").unwrap_or_default();
+    let origin_host = origin.split_once("://").map(|(_, h)| h.trim_end_matches('/')).unwrap_or("");
+    if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
+        return Some(format!("Origin {origin} is not this server ({host})"));
+    }
+    None
+}
+
+/// What the request's `Authorization` header proves.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Credentials {
+    None,
+    /// An editor; the user name, or `token` for a bearer token.
+    Editor(String),
+    /// Credentials were sent and are wrong.
+    Invalid,
+}
+
+/// Basic-auth checks already done, so browsers (which send the password with every request) do
+/// not pay argon2's deliberate cost each time: hashes of (user, password, stored hash).
+static VERIFIED: Mutex<Option<HashSet<[u8; 32]>>> = Mutex::new(None);
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the `Authorization` header against the configured editors. Blocking: argon2 runs here.
+pub fn check_credentials(headers: &HeaderMap, auth: &AuthConfig) -> Credentials {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Credentials::None;
+    };
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let ok = auth.editor_tokens.iter().any(|t| constant_time_eq(t.0.as_bytes(), rest.as_bytes()));
+        return if ok { Credentials::Editor("token".into()) } else { Credentials::Invalid };
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Credentials::Invalid;
+    }
+    let Some((user, password)) = STANDARD
+        .decode(rest)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())))
+    else {
+        return Credentials::Invalid;
+    };
+    let Some(u) = auth.users.iter().find(|u| u.name == user) else { return Credentials::Invalid };
+    let digest: [u8; 32] = {
+        let mut h = Sha256::new();
+        for part in [user.as_bytes(), password.as_bytes(), u.password_hash.0.as_bytes()] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.finalize().into()
+    };
+    if VERIFIED.lock().as_ref().is_some_and(|s| s.contains(&digest)) {
+        return Credentials::Editor(user);
+    }
+    use argon2::PasswordVerifier;
+    let ok = argon2::PasswordHash::new(&u.password_hash.0)
+        .is_ok_and(|hash| argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok());
+    if !ok {
+        return Credentials::Invalid;
+    }
+    let mut verified = VERIFIED.lock();
+    let set = verified.get_or_insert_with(HashSet::new);
+    if set.len() > 1024 {
+        set.clear();
+    }
+    set.insert(digest);
+    Credentials::Editor(user)
+}
+
+fn refuse(status: StatusCode, text: String) -> Response {
+    let mut resp = (status, Json(json!({ "status": "error", "message": text }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Vigil\""));
+    }
+    resp
+}
+
+/// The embed token a read carries: `?token=` or the `X-Vigil-Embed-Token` header.
+fn embed_token(req: &Request) -> Option<String> {
+    if let Some(t) = req.headers().get("x-vigil-embed-token").and_then(|v| v.to_str().ok()) {
+        return Some(t.to_string());
+    }
+    let q = req.uri().query()?;
+    form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
+}
+
+/// Whether an embed scope covers this read: its own dashboard's pages and JSON, and the server
+/// function that loads a dashboard page (which must hold the uid it is asked for to the scope
+/// it finds in the request's extensions). Nothing else: no free PromQL, no other dashboard.
+fn scope_covers(scope: &EmbedScope, path: &str) -> bool {
+    let page_uid = path
+        .strip_prefix("/d-solo/")
+        .or_else(|| path.strip_prefix("/d/"))
+        .or_else(|| path.strip_prefix("/api/dashboards/uid/"))
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    match page_uid {
+        Some(uid) => uid == scope.uid && !path.ends_with("/export"),
+        None => EMBED_SERVER_FNS.iter().any(|f| {
+            path.strip_prefix("/api/")
+                .and_then(|n| n.strip_prefix(f))
+                .is_some_and(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()))
+        }),
+    }
+}
+
+/// The access middleware; see the module doc.
+pub async fn guard(State(services): State<Arc<Services>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let write = is_write(req.method(), &path);
+    let auth = services.config.read().vigil.auth.clone();
+    if write {
+        if let Some(why) = cross_site(req.headers()) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "cross-site requests cannot change Vigil ({why}); use Vigil's own pages or an API client"
+                ),
+            );
+        }
+    }
+    if !write {
+        // A signed embed link: its scope travels with the request for the page to enforce.
+        if let Some(token) = embed_token(&req) {
+            match services.verify_embed_token(&token) {
+                Ok(scope) if scope_covers(&scope, &path) => {
+                    req.extensions_mut().insert(scope);
+                    return next.run(req).await;
+                }
+                Ok(_) if !auth.anonymous => {
+                    return refuse(StatusCode::FORBIDDEN, "this embed token is for another dashboard".into())
+                }
+                Err(e) if !auth.anonymous => return refuse(StatusCode::UNAUTHORIZED, e.to_string()),
+                // Anonymous viewers may read anyway; the page reports a bad token itself.
+                _ => {}
+            }
+        }
+        if auth.anonymous || is_public(&path) {
+            return next.run(req).await;
+        }
+    }
+    let headers = req.headers().clone();
+    let checked = {
+        let auth = auth.clone();
+        // argon2 takes tens of milliseconds on purpose: keep it off the async threads.
+        tokio::task::spawn_blocking(move || check_credentials(&headers, &auth))
+            .await
+            .unwrap_or(Credentials::Invalid)
+    };
+    match checked {
+        Credentials::Editor(_) => next.run(req).await,
+        Credentials::Invalid => refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid credentials: the bearer token or user name and password are not an editor's".into(),
+        ),
+        Credentials::None if write && !auth.has_editors() && services.listen_address.ip().is_loopback() => {
+            next.run(req).await
+        }
+        Credentials::None if !write => refuse(
+            StatusCode::UNAUTHORIZED,
+            "this Vigil does not allow anonymous viewers (vigil.auth.anonymous: false): sign in as an \
+             editor, or use a signed embed link"
+                .into(),
+        ),
+        Credentials::None => {
+            let how = if auth.has_editors() {
+                "send Authorization: Bearer <one of vigil.auth.editor_tokens>, or basic auth as one of \
+                 vigil.auth.users"
+            } else {
+                "no editors are configured and Vigil does not listen on loopback: add \
+                 vigil.auth.editor_tokens or vigil.auth.users to the configuration"
+            };
+            refuse(StatusCode::UNAUTHORIZED, format!("{} {path} needs an editor: {how}", req.method()))
+        }
+    }
+}
+
+/// The `Content-Security-Policy` value (and whether `X-Frame-Options` goes with it) for pages.
+pub fn frame_policy(embedding: &EmbeddingConfig) -> (String, bool) {
+    if embedding.allowed_origins.is_empty() {
+        ("frame-ancestors 'self'".to_string(), true)
+    } else {
+        (format!("frame-ancestors 'self' {}", embedding.allowed_origins.join(" ")), false)
+    }
+}
+
+/// Adds the embedding policy to HTML responses (API answers are not framed).
+pub async fn frame_headers(State(services): State<Arc<Services>>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let html = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if !html {
+        return resp;
+    }
+    let (csp, deny_others) = frame_policy(&services.config.read().vigil.web.embedding);
+    // The origins were checked at load to hold only URL characters.
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    if deny_others {
+        resp.headers_mut().insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    } else {
+        resp.headers_mut().remove(header::X_FRAME_OPTIONS);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, UserConfig};
+
+    #[test]
+    fn writes_and_reads() {
+        assert!(!is_write(&Method::GET, "/api/dashboards/uid/x"));
+        assert!(!is_write(&Method::POST, "/api/v1/query_range"));
+        assert!(!is_write(&Method::POST, "/api/load_dashboard1234567"));
+        assert!(!is_write(&Method::POST, "/api/datasources/proxy/uid/ext/api/v1/query_range"));
+        assert!(is_write(&Method::POST, "/api/datasources/proxy/uid/ext/api/v1/admin/tsdb/snapshot"));
+        assert!(is_write(&Method::POST, "/api/load_dashboard_and_delete_it1"));
+        assert!(is_write(&Method::POST, "/api/save_dashboard123"));
+        assert!(is_write(&Method::POST, "/api/dashboards/db"));
+        assert!(is_write(&Method::POST, "/api/dashboards/import"));
+        assert!(is_write(&Method::DELETE, "/api/dashboards/uid/x"));
+        assert!(is_write(&Method::POST, "/-/reload"));
+        assert!(is_write(&Method::PUT, "/-/quit"));
+        assert!(is_write(&Method::POST, "/api/v1/admin/tsdb/snapshot"));
+        assert!(is_write(&Method::POST, "/api/embed/tokens"));
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cross_site_requests_are_recognised() {
+        assert_eq!(cross_site(&headers(&[("host", "vigil:9090")])), None);
+        assert_eq!(cross_site(&headers(&[("sec-fetch-site", "same-origin")])), None);
+        assert_eq!(cross_site(&headers(&[("sec-fetch-site", "none")])), None);
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])).is_some());
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])).is_some());
+        assert_eq!(cross_site(&headers(&[("host", "vigil:9090"), ("origin", "http://vigil:9090")])), None);
+        assert!(cross_site(&headers(&[("host", "vigil:9090"), ("origin", "https://evil.example")])).is_some());
+        assert!(cross_site(&headers(&[("host", "vigil:9090"), ("origin", "null")])).is_some());
+    }
+
+    #[test]
+    fn tokens_and_argon2_passwords() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let hash = argon2::Argon2::default().hash_password(b"hunter2hunter2", &salt).unwrap().to_string();
+        let auth = AuthConfig {
+            anonymous: true,
+            editor_tokens: vec![Secret("0123456789abcdef-token".into())],
+            users: vec![UserConfig { name: "ann".into(), password_hash: Secret(hash) }],
+        };
+        let basic = |u: &str, p: &str| format!("Basic {}", STANDARD.encode(format!("{u}:{p}")));
+        let check = |v: &str| check_credentials(&headers(&[("authorization", v)]), &auth);
+        assert_eq!(check_credentials(&HeaderMap::new(), &auth), Credentials::None);
+        assert_eq!(check("Bearer 0123456789abcdef-token"), Credentials::Editor("token".into()));
+        assert_eq!(check("bearer 0123456789abcdef-token"), Credentials::Editor("token".into()));
+        assert_eq!(check("Bearer 0123456789abcdef-toke"), Credentials::Invalid);
+        assert_eq!(check(&basic("ann", "hunter2hunter2")), Credentials::Editor("ann".into()));
+        // Cached the second time, and a wrong password is still wrong.
+        assert_eq!(check(&basic("ann", "hunter2hunter2")), Credentials::Editor("ann".into()));
+        assert_eq!(check(&basic("ann", "hunter3hunter3")), Credentials::Invalid);
+        assert_eq!(check(&basic("bob", "hunter2hunter2")), Credentials::Invalid);
+        assert_eq!(check("Basic !!!"), Credentials::Invalid);
+        assert_eq!(check("Digest x"), Credentials::Invalid);
+    }
+
+    #[test]
+    fn frame_policy_follows_allowed_origins() {
+        assert_eq!(frame_policy(&EmbeddingConfig::default()), ("frame-ancestors 'self'".into(), true));
+        let e = EmbeddingConfig {
+            allowed_origins: vec!["https://wiki.example.com".into(), "https://*.corp".into()],
+        };
+        assert_eq!(
+            frame_policy(&e),
+            ("frame-ancestors 'self' https://wiki.example.com https://*.corp".into(), false)
+        );
+    }
+
+    #[test]
+    fn embed_scope_covers_its_dashboard_only() {
+        let s =
+            EmbedScope { uid: "a".into(), panel_id: Some(1), vars: Default::default(), expires: i64::MAX };
+        assert!(scope_covers(&s, "/d-solo/a/slug"));
+        assert!(scope_covers(&s, "/d/a"));
+        assert!(!scope_covers(&s, "/d-solo/b/slug"));
+        assert!(scope_covers(&s, "/api/load_dashboard123"));
+        assert!(scope_covers(&s, "/api/dashboards/uid/a"));
+        assert!(!scope_covers(&s, "/api/dashboards/uid/a/export"));
+        assert!(!scope_covers(&s, "/api/dashboards/uid/b"));
+        assert!(!scope_covers(&s, "/api/v1/query"));
+        assert!(!scope_covers(&s, "/api/dashboards/db"));
+        assert!(!scope_covers(&s, "/explore"));
+    }
+}
