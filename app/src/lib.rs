@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/dashboards") view=pages::dashboards::DashboardsPage />
                     <Route path=path!("/d/:uid/:slug") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/d/:uid") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/dashboard/import") view=pages::import::ImportPage />
                     <Route path=path!("/explore") view=pages::explore::ExplorePage />
                     <Route path=path!("/targets") view=pages::targets::TargetsPage />
                     <Route path=path!("/status") view=pages::status::StatusPage />

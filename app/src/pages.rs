@@ -3,6 +3,7 @@
 pub mod dashboard;
 pub mod dashboards;
 pub mod explore;
+pub mod import;
 pub mod status;
 pub mod targets;
 

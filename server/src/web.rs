@@ -210,6 +210,22 @@ impl Backend for UiBackend {
         Some((e.dashboard, meta))
     }
 
+    fn import_dashboard(&self, json: &str, overwrite: bool) -> Result<(String, Vec<String>), String> {
+        let store = self.0.dashboards.get().ok_or("dashboards are not loaded yet")?;
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("invalid JSON: {e}"))?;
+        // Grafana's import API wraps the dashboard; a bare dashboard is accepted too.
+        let dashboard = match value.get("dashboard") {
+            Some(d) if d.is_object() => d.clone(),
+            _ => value,
+        };
+        let known = self.0.known_datasources();
+        let imported = crate::dashboards::import::normalize(dashboard, &[], &known)
+            .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+        let saved = store.import(imported.dashboard, overwrite, "imported").map_err(|e| e.to_string())?;
+        Ok((saved.url, imported.notes))
+    }
+
     fn save_dashboard(&self, dashboard: Dashboard, message: &str, overwrite: bool) -> Result<i64, String> {
         let store = self.0.dashboards.get().ok_or("dashboards are not loaded yet")?;
         store.save(dashboard, overwrite, message).map(|s| s.version).map_err(|e| e.to_string())

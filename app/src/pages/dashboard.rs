@@ -207,6 +207,7 @@ fn DashboardBody(
             <div class="dash-controls">
                 <TimePicker query=query.clone() path=path.clone() from_ms=view.from_ms to_ms=view.to_ms />
                 <RefreshPicker query=query.clone() path=path.clone() refresh=refresh.clone() refetch=refetch.clone() />
+                <ShareMenu view=view.clone() query=query.clone() path=path.clone() />
             </div>
         </div>
         {back.map(|href| view! { <p><a href=href id="back-to-dashboard">"← Back to the dashboard"</a></p> })}
@@ -216,6 +217,111 @@ fn DashboardBody(
         </div>
         {live.then(|| view! { <LiveStream uid search=query.to_search() since=view.to_ms signals /> })}
         <AutoRefresh refresh=if live { String::new() } else { refresh } refetch />
+    }
+    .into_any()
+}
+
+/// The Share menu: a link to the dashboard or one panel, with the range relative or locked to
+/// absolute times, the current variable values and an optional theme; the `<iframe>` code for
+/// embedding a panel; and the dashboard's JSON for export.
+#[component]
+fn ShareMenu(view: DashboardView, query: Query, path: String) -> impl IntoView {
+    let lock = RwSignal::new(false);
+    let theme = RwSignal::new(String::new());
+    let panel = RwSignal::new(None::<i64>);
+    let origin = RwSignal::new(String::new());
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        if let Some(o) = web_sys::window().and_then(|w| w.location().origin().ok()) {
+            origin.set(o);
+        }
+    });
+    let uid = view.dashboard.uid.clone();
+    let slug = view.meta.slug.clone();
+    let (from_ms, to_ms) = (view.from_ms, view.to_ms);
+    let mut base = query.with("viewPanel", None);
+    for v in &view.variables {
+        let key = format!("var-{}", v.name);
+        if base.get(&key).is_none() && v.kind != "constant" {
+            base.set(&key, &v.selected);
+        }
+    }
+    let shared_query = move || {
+        let mut q = base.clone();
+        if lock.get() {
+            q = q.with("from", Some(&from_ms.to_string())).with("to", Some(&to_ms.to_string()));
+        }
+        let t = theme.get();
+        q.with("theme", if t.is_empty() { None } else { Some(&t) })
+    };
+    let link = {
+        let shared_query = shared_query.clone();
+        let path = path.clone();
+        move || {
+            let q = shared_query();
+            let q = match panel.get() {
+                Some(id) => q.with("viewPanel", Some(&id.to_string())),
+                None => q,
+            };
+            format!("{}{}{}", origin.get(), path, q.to_search())
+        }
+    };
+    let embed = {
+        let uid = uid.clone();
+        move || {
+            let id = panel.get().or_else(|| view.panels.first().map(|p| p.id)).unwrap_or(1);
+            let q = shared_query().with("panelId", Some(&id.to_string()));
+            format!(
+                "<iframe src=\"{}/d-solo/{}/{}{}\" width=\"600\" height=\"300\" frameborder=\"0\"></iframe>",
+                origin.get(),
+                uid,
+                slug,
+                q.to_search().replace('&', "&amp;")
+            )
+        }
+    };
+    let panels: Vec<(i64, String)> = view
+        .dashboard
+        .all_panels()
+        .filter(|p| !p.is_row())
+        .map(|p| (p.id, if p.title.is_empty() { format!("Panel {}", p.id) } else { p.title.clone() }))
+        .collect();
+    let copy = |text: String| {
+        #[cfg(feature = "hydrate")]
+        if let Some(w) = web_sys::window() {
+            let _ = w.navigator().clipboard().write_text(&text);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = text;
+    };
+    let link_for_copy = link.clone();
+    let embed_for_copy = embed.clone();
+    view! {
+        <details class="picker" id="share-menu">
+            <summary>"Share"</summary>
+            <div class="picker-menu share-menu">
+                <label><input type="checkbox" id="share-lock" prop:checked=move || lock.get()
+                    on:change=move |ev| lock.set(event_target_checked(&ev)) />" Lock time range"</label>
+                <label>"Theme "
+                    <select id="share-theme" on:change=move |ev| theme.set(event_target_value(&ev))>
+                        <option value="">"Current"</option>
+                        <option value="light">"Light"</option>
+                        <option value="dark">"Dark"</option>
+                    </select>
+                </label>
+                <label>"Panel "
+                    <select id="share-panel" on:change=move |ev| panel.set(event_target_value(&ev).parse().ok())>
+                        <option value="">"Whole dashboard"</option>
+                        {panels.into_iter().map(|(id, title)| view! { <option value=id.to_string()>{title}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Link"<input type="text" readonly id="share-link" prop:value=link /></label>
+                <button type="button" on:click=move |_| copy(link_for_copy())>"Copy link"</button>
+                <label>"Embed"<textarea readonly id="share-embed" rows="3" prop:value=embed></textarea></label>
+                <button type="button" on:click=move |_| copy(embed_for_copy())>"Copy embed code"</button>
+                <a class="button" id="export-json" href=format!("/api/dashboards/uid/{uid}/export") download=format!("{uid}.json")>"Export JSON"</a>
+            </div>
+        </details>
     }
     .into_any()
 }
