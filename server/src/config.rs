@@ -263,6 +263,9 @@ pub struct ScrapeConfig {
     /// Accepted for compatibility; Vigil scrapes over HTTP/1.1, which every exporter speaks.
     #[serde(default = "default_true")]
     pub enable_http2: bool,
+    /// An HTTP proxy for every scrape of the job, e.g. `http://proxy:3128`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<ProxyUrl>,
     /// Ask targets for gzip-compressed bodies (the default).
     #[serde(default = "default_true")]
     pub enable_compression: bool,
@@ -296,6 +299,39 @@ impl fmt::Debug for Secret {
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("<secret>")
+    }
+}
+
+/// A proxy URL; a password in it is written as `<secret>`, as Prometheus writes it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ProxyUrl(pub String);
+
+impl ProxyUrl {
+    /// The URL with the password of its user part, if any, replaced by `<secret>`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(start) = url.find("://").map(|i| i + 3) else { return url.clone() };
+        let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+        match url[start..end].rfind('@').map(|i| start + i) {
+            Some(at) => match url[start..at].find(':').map(|i| start + i) {
+                Some(colon) => format!("{}<secret>{}", &url[..=colon], &url[at..]),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for ProxyUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
     }
 }
 
@@ -490,6 +526,7 @@ impl Config {
                 follow_redirects: true,
                 enable_http2: true,
                 enable_compression: true,
+                proxy_url: None,
                 bearer_token: None,
                 bearer_token_file: None,
                 sample_limit: None,
@@ -691,6 +728,12 @@ fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
         }
         if a.kind.is_empty() || a.kind.contains(char::is_whitespace) {
             return Err(format!("authorization type {:?} is not a single word", a.kind));
+        }
+    }
+    if let Some(p) = &sc.proxy_url {
+        let url = reqwest::Url::parse(&p.0).map_err(|e| format!("proxy_url {}: {e}", p.redacted()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!("proxy_url {} must be an http:// or https:// URL", p.redacted()));
         }
     }
     if let Some(t) = &sc.tls_config {
@@ -971,6 +1014,7 @@ mod tests {
             ("authorization: {type: Basic, credentials: t}", "basic_auth"),
             ("tls_config: {cert_file: c.pem}", "key_file"),
             ("bearer_token: t\n    basic_auth: {username: u}", "at most one"),
+            ("proxy_url: socks5://p:1080", "proxy_url"),
             ("body_size_limit: 10XB", "not a valid size"),
             ("sample_limit: -1", "line 3"),
         ] {
@@ -978,6 +1022,14 @@ mod tests {
                 parse(&format!("scrape_configs:\n  - job_name: a\n    {bad}\n")).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn proxy_url_passwords_are_redacted() {
+        let p = |s: &str| ProxyUrl(s.to_string()).redacted();
+        assert_eq!(p("http://u:pw@proxy:3128/x@y"), "http://u:<secret>@proxy:3128/x@y");
+        assert_eq!(p("http://u@proxy:3128"), "http://u@proxy:3128");
+        assert_eq!(p("http://proxy:3128"), "http://proxy:3128");
     }
 
     #[test]

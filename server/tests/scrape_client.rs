@@ -184,9 +184,11 @@ fn auth_tls_and_limits() {
     std::fs::write(d.join("client.pem"), &pki.client_cert_pem).unwrap();
     std::fs::write(d.join("client.key"), &pki.client_key_pem).unwrap();
 
-    let job = |name: &str, addr: SocketAddr, path: &str, extra: &str| {
+    let job_at = |name: &str, addr: &str, path: &str, extra: &str| {
         format!("  - job_name: {name}\n    metrics_path: {path}\n    static_configs: [{{targets: ['{addr}']}}]\n{extra}")
     };
+    let job =
+        |name: &str, addr: SocketAddr, path: &str, extra: &str| job_at(name, &addr.to_string(), path, extra);
     let https = "    scheme: https\n";
     let jobs = [
         job("basic", http, "/basic", "    basic_auth: {username: u, password: hunter2}\n"),
@@ -194,6 +196,13 @@ fn auth_tls_and_limits() {
         job("basic_wrong", http, "/basic", "    basic_auth: {username: u, password: wrong}\n"),
         job("bearer_file", http, "/bearer", "    authorization: {credentials_file: token}\n"),
         job("bearer_token_file", http, "/bearer", "    bearer_token_file: token\n    enable_compression: false\n"),
+        // The exporter doubles as the proxy: it answers the absolute-form request by its path.
+        job_at(
+            "proxied",
+            "exporter.invalid:9",
+            "/bearer",
+            &format!("    authorization: {{credentials: tok3n}}\n    proxy_url: http://u:proxypass@{http}\n"),
+        ),
         job("missing_file", http, "/bearer", "    authorization: {credentials_file: nothing-here}\n"),
         job("missing_ca", tls, "/metrics", &format!("{https}    tls_config: {{ca_file: no-ca.pem}}\n")),
         job("custom_type", http, "/custom", "    authorization: {type: Token, credentials: tok3n}\n"),
@@ -279,6 +288,7 @@ fn auth_tls_and_limits() {
         ("basic_wrong", "down", "401"),
         ("bearer_file", "up", ""),
         ("bearer_token_file", "up", ""),
+        ("proxied", "up", ""),
         ("missing_file", "down", "cannot read authorization credentials_file"),
         ("missing_ca", "down", "cannot read tls_config ca_file"),
         ("custom_type", "up", ""),
@@ -331,7 +341,7 @@ fn secrets_stay_out_of_the_status_config() {
     let config = dir.path().join("vigil.yml");
     std::fs::write(
         &config,
-        "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: hunter2}\n    static_configs: [{targets: ['127.0.0.1:1']}]\n  - job_name: b\n    authorization: {credentials: s3cr3t-token}\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
+        "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: hunter2}\n    static_configs: [{targets: ['127.0.0.1:1']}]\n  - job_name: b\n    authorization: {credentials: s3cr3t-token}\n    proxy_url: http://u:pr0xypass@127.0.0.1:1\n    static_configs: [{targets: ['127.0.0.1:1']}]\n",
     )
     .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -360,7 +370,7 @@ fn secrets_stay_out_of_the_status_config() {
     let out = child.wait_with_output().unwrap();
     let logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(yaml.contains("<secret>"), "{yaml}");
-    for secret in ["hunter2", "s3cr3t-token"] {
+    for secret in ["hunter2", "s3cr3t-token", "pr0xypass"] {
         assert!(!yaml.contains(secret), "{yaml}");
         assert!(!logs.contains(secret), "{logs}");
     }

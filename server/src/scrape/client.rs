@@ -8,6 +8,7 @@
 //! `credentials_file` at that moment, as Prometheus does, so a rotated token is used without a
 //! reload. Errors name files and settings but never contain a secret.
 //!
+//! A `proxy_url` applies to every request of the job, plain or TLS (tunnelled with CONNECT).
 //! TLS goes through reqwest's own settings, except with `server_name`: reqwest verifies the
 //! certificate against the URL's host only, so then [`build`] hands it a rustls configuration
 //! of its own whose verifier ([`ServerNameOverride`]) checks the certificate against the
@@ -20,7 +21,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::config::{Authorization, BasicAuth, ScrapeConfig, TlsConfig};
+use crate::config::{Authorization, BasicAuth, ProxyUrl, ScrapeConfig, TlsConfig};
 
 /// The client settings of one scrape config.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,6 +33,7 @@ pub struct ClientOptions {
     pub no_redirects: bool,
     /// Bodies are asked for gzip-compressed unless this is set.
     pub no_compression: bool,
+    pub proxy: Option<ProxyUrl>,
 }
 
 impl ClientOptions {
@@ -49,6 +51,7 @@ impl ClientOptions {
             tls: sc.tls_config.clone().unwrap_or_default(),
             no_redirects: !sc.follow_redirects,
             no_compression: !sc.enable_compression,
+            proxy: sc.proxy_url.clone(),
         }
     }
 }
@@ -62,6 +65,11 @@ pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("Vigil/", env!("CARGO_PKG_VERSION")))
         .gzip(!opts.no_compression);
+    if let Some(p) = &opts.proxy {
+        let proxy =
+            reqwest::Proxy::all(p.0.as_str()).map_err(|e| format!("proxy_url {}: {e}", p.redacted()))?;
+        b = b.proxy(proxy);
+    }
     if opts.no_redirects {
         b = b.redirect(reqwest::redirect::Policy::none());
     }
