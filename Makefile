@@ -42,7 +42,7 @@ test: .rust-tools .node-tools .chromium .peers .dnsmasq
 	cargo leptos build
 	cd end2end && node --test --test-concurrency=1 tests/
 
-# Vigil side by side with Prometheus and VictoriaMetrics (../shared/peers), about 15 minutes:
+# Vigil side by side with Prometheus and VictoriaMetrics (../shared/peers), about 10 minutes:
 # scrape + ingest, query timings, answers compared. Writes bench/results/<date>-<commit>.md and the
 # "make bench" part of BENCHMARKS.md. Not part of `make test`.
 bench: .peers

@@ -8,7 +8,8 @@
 #   3. answers: the same queries compared Prometheus vs Vigil by compare.py (rtol 1e-12).
 # Then bench/report.py prints the Markdown report ending in the line
 #   ratio cpu=… rss=… disk=… query_p50_worst=… answers=identical|different
-# full: 50 targets x 2,000 series every 5 s for 180 s; 10,000 series x 6 h; 5 repetitions (~15 min).
+# full: 50 targets x 2,000 series every 5 s for 180 s; 10,000 series x 6 h; 5 repetitions (~6 min on 2
+#       cores; at most 8 + 15 min: each phase runs under a time limit).
 #       Writes bench/results/<date>-<commit>.md and the "make bench" part of BENCHMARKS.md.
 # smoke: 5 targets x 1,000 series for 30 s; 1,000 series x 2 h; 1 repetition (< 2 min); writes nothing in
 #       the repository. Both exit 1 when the harness breaks (a system stored nothing, counts differ, a
