@@ -213,7 +213,8 @@ fn scope_covers(scope: &EmbedScope, path: &str) -> bool {
 pub async fn guard(State(services): State<Arc<Services>>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let write = is_write(req.method(), &path);
-    let auth = services.config.read().vigil.auth.clone();
+    let config = services.config.read().clone();
+    let auth = &config.vigil.auth;
     if write {
         if let Some(why) = cross_site(req.headers()) {
             return refuse(
@@ -244,13 +245,19 @@ pub async fn guard(State(services): State<Arc<Services>>, mut req: Request, next
             return next.run(req).await;
         }
     }
-    let headers = req.headers().clone();
-    let checked = {
-        let auth = auth.clone();
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().get(..6).is_some_and(|p| p.eq_ignore_ascii_case("basic ")));
+    let checked = if basic {
         // argon2 takes tens of milliseconds on purpose: keep it off the async threads.
-        tokio::task::spawn_blocking(move || check_credentials(&headers, &auth))
+        let (headers, config) = (req.headers().clone(), config.clone());
+        tokio::task::spawn_blocking(move || check_credentials(&headers, &config.vigil.auth))
             .await
             .unwrap_or(Credentials::Invalid)
+    } else {
+        check_credentials(req.headers(), auth)
     };
     match checked {
         Credentials::Editor(_) => next.run(req).await,

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dashboards;
+pub mod datasources;
 pub mod demo;
 pub mod discovery;
 pub mod embed;

@@ -314,6 +314,7 @@ pub fn router(state: WebState) -> Router {
         .merge(crate::api::router())
         .merge(crate::dashboards::api::router())
         .merge(crate::embed::router())
+        .merge(crate::datasources::router())
         .merge(crate::live::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
