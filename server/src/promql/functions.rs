@@ -975,15 +975,13 @@ fn histogram_fraction(ev: &mut Evaluator, args: &[&Expr], s: &Steps) -> EvalResu
     Ok(Val::Vector(out))
 }
 
-/// Sorts buckets, requires a `+Inf` bucket, merges buckets with equal bounds and makes counts
-/// monotonic. Returns `None` without a `+Inf` bucket, else the buckets and whether counts had to
-/// be raised.
-fn normalize_buckets(buckets: &mut [(f64, f64)]) -> Option<(Vec<(f64, f64)>, bool)> {
+/// Sorts buckets and merges buckets with equal bounds (e.g. `le="1"` and `le="1.0"`). `None`
+/// without a `+Inf` bucket.
+fn coalesce_buckets(buckets: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
     buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
         return None;
     }
-    // Buckets with the same bound (e.g. `le="1"` and `le="1.0"`) are one bucket.
     let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
     for &(b, c) in buckets.iter() {
         match merged.last_mut() {
@@ -991,6 +989,13 @@ fn normalize_buckets(buckets: &mut [(f64, f64)]) -> Option<(Vec<(f64, f64)>, boo
             _ => merged.push((b, c)),
         }
     }
+    Some(merged)
+}
+
+/// Coalesced buckets with counts made monotonic, ignoring differences that are floating-point
+/// noise; also whether a real decrease had to be removed.
+fn monotonic_buckets(buckets: &mut [(f64, f64)]) -> Option<(Vec<(f64, f64)>, bool)> {
+    let mut merged = coalesce_buckets(buckets)?;
     let mut forced = false;
     let mut prev = merged[0].1;
     for b in merged.iter_mut().skip(1) {
@@ -1012,40 +1017,54 @@ fn normalize_buckets(buckets: &mut [(f64, f64)]) -> Option<(Vec<(f64, f64)>, boo
     Some((merged, forced))
 }
 
-/// The fraction of a classic histogram's observations in `[lower, upper]`. A first bucket with a
-/// positive bound starts at 0; inside a bucket with an infinite side all observations sit at its
-/// finite bound, so a range cutting such a bucket takes all of it or none.
+/// The fraction of a classic histogram's observations in `[lower, upper]`, as Prometheus's
+/// `BucketFraction`: the ranks of both bounds are found by linear interpolation inside their
+/// buckets, a first bucket with a positive bound starting at 0. Inside a bucket with an infinite
+/// side the observations sit at its finite bound. Counts are not made monotonic here.
 fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
-    let Some((merged, _)) = normalize_buckets(buckets) else { return f64::NAN };
-    let total = merged[merged.len() - 1].1;
-    if total == 0.0 || lower.is_nan() || upper.is_nan() {
+    let Some(merged) = coalesce_buckets(buckets) else { return f64::NAN };
+    let count = merged[merged.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
         return f64::NAN;
     }
     if lower >= upper {
         return 0.0;
     }
-    let mut share = 0.0;
-    let mut prev_count = 0.0;
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
+    let mut lb = if merged[0].0 > 0.0 { 0.0 } else { f64::NEG_INFINITY };
     for (i, &(ub, cum)) in merged.iter().enumerate() {
-        let lb = match i {
-            0 if ub > 0.0 => 0.0,
-            0 => f64::NEG_INFINITY,
-            _ => merged[i - 1].0,
-        };
-        let count = cum - prev_count;
-        prev_count = cum;
-        let pos = |v: f64| -> f64 {
-            if v <= lb || (v < ub && ub == f64::INFINITY) {
-                0.0
-            } else if v >= ub || lb == f64::NEG_INFINITY {
-                1.0
+        if i > 0 {
+            lb = merged[i - 1].0;
+        }
+        let interpolate = |v: f64| {
+            if lb == f64::NEG_INFINITY {
+                cum
             } else {
-                (v - lb) / (ub - lb)
+                rank + (cum - rank) * (v - lb) / (ub - lb)
             }
         };
-        share += count * (pos(upper) - pos(lower));
+        if lower_rank.is_none() && lb >= lower {
+            lower_rank = Some(rank);
+        }
+        if upper_rank.is_none() && lb >= upper {
+            upper_rank = Some(rank);
+        }
+        if lower_rank.is_none() && lb < lower && ub > lower {
+            lower_rank = Some(interpolate(lower));
+        }
+        if upper_rank.is_none() && lb < upper && ub > upper {
+            upper_rank = Some(interpolate(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank = cum;
     }
-    share / total
+    let clamp = |r: Option<f64>| match r {
+        Some(r) if r <= count || r.is_nan() => r,
+        _ => count,
+    };
+    (clamp(upper_rank) - clamp(lower_rank)) / count
 }
 
 /// Go's `strconv.ParseFloat` for bucket bounds (Rust's parser accepts the same spellings of
@@ -1065,7 +1084,7 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> (f64, bool) {
     if q > 1.0 {
         return (f64::INFINITY, false);
     }
-    let Some((merged, forced)) = normalize_buckets(buckets) else { return (f64::NAN, false) };
+    let Some((merged, forced)) = monotonic_buckets(buckets) else { return (f64::NAN, false) };
     if merged.len() < 2 {
         return (f64::NAN, forced);
     }
