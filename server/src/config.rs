@@ -366,12 +366,19 @@ fn default_auth_type() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// CA certificates (PEM) to verify the target with, instead of the system's.
+    /// CA certificates (PEM) to verify the target with, instead of the system's: inline or in
+    /// a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// Client certificate and key (PEM) for targets that require one.
+    /// Client certificate and key (PEM) for targets that require one, inline or in files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Secret>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
     /// The name the target's certificate must be valid for, when not the target's host.
@@ -737,8 +744,19 @@ fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
         }
     }
     if let Some(t) = &sc.tls_config {
-        if t.cert_file.is_some() != t.key_file.is_some() {
-            return Err("tls_config needs both cert_file and key_file, or neither".into());
+        for (what, inline, file) in [
+            ("ca", t.ca.is_some(), t.ca_file.is_some()),
+            ("cert", t.cert.is_some(), t.cert_file.is_some()),
+            ("key", t.key.is_some(), t.key_file.is_some()),
+        ] {
+            if inline && file {
+                return Err(format!("at most one of tls_config {what} & {what}_file must be configured"));
+            }
+        }
+        let cert = t.cert.is_some() || t.cert_file.is_some();
+        let key = t.key.is_some() || t.key_file.is_some();
+        if cert != key {
+            return Err("tls_config needs both a client certificate and its key (cert/cert_file, key/key_file), or neither".into());
         }
     }
     Ok(())
@@ -894,6 +912,34 @@ impl<'de> Deserialize<'de> for PromDuration {
 mod tests {
     use super::*;
 
+    #[test]
+    fn vigil_section_parses_validates_and_hides_secrets() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$dmlnaWwtdGVzdC1zYWx0IQ$LZ1sNOpWg4BZG8Ws3Vs8SXgHNgTfO3Rt+Ou7iKqzjYM";
+        let text = format!(
+            "scrape_configs: []\nvigil:\n  auth:\n    anonymous: false\n    editor_tokens: [tok-0123456789abcdef]\n    \
+             users: [{{name: ann, password_hash: \"{hash}\"}}]\n  web:\n    embedding:\n      \
+             allowed_origins: [https://wiki.example.com]\n"
+        );
+        let c = Config::parse(&text, Path::new("v.yml")).unwrap();
+        assert!(!c.vigil.auth.anonymous && c.vigil.auth.has_editors());
+        assert_eq!(c.vigil.web.embedding.allowed_origins, ["https://wiki.example.com"]);
+        let yaml = c.to_yaml();
+        assert!(!yaml.contains("tok-0123") && !yaml.contains("argon2id"), "{yaml}");
+        assert!(yaml.contains("<secret>"), "{yaml}");
+        // Defaults: anonymous reads, no editors, nothing printed.
+        let c = Config::parse("scrape_configs: []\n", Path::new("v.yml")).unwrap();
+        assert!(c.vigil.auth.anonymous && !c.vigil.auth.has_editors());
+        assert!(!c.to_yaml().contains("vigil"));
+        for bad in [
+            "vigil:\n  auth:\n    editor_tokens: [short]\n",
+            "vigil:\n  auth:\n    users: [{name: ann, password_hash: plain}]\n",
+            "vigil:\n  web:\n    embedding:\n      allowed_origins: [\"https://a.example; script-src *\"]\n",
+            "vigil:\n  auth:\n    anonymos: true\n",
+        ] {
+            assert!(Config::parse(bad, Path::new("v.yml")).is_err(), "{bad}");
+        }
+    }
+
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.yml"))
     }
@@ -1013,6 +1059,7 @@ mod tests {
             ("basic_auth: {username: u, password: p, password_file: f}", "at most one"),
             ("authorization: {type: Basic, credentials: t}", "basic_auth"),
             ("tls_config: {cert_file: c.pem}", "key_file"),
+            ("tls_config: {ca: x, ca_file: c.pem}", "at most one of tls_config ca & ca_file"),
             ("bearer_token: t\n    basic_auth: {username: u}", "at most one"),
             ("proxy_url: socks5://p:1080", "proxy_url"),
             ("body_size_limit: 10XB", "not a valid size"),

@@ -235,6 +235,15 @@ fn auth_tls_and_limits() {
                 "{https}    tls_config: {{ca_file: ca.pem, cert_file: client.pem, key_file: client.key}}\n"
             ),
         ),
+        job(
+            "mtls_inline",
+            mtls,
+            "/metrics",
+            &format!(
+                "{https}    tls_config:\n      ca: {:?}\n      cert: {:?}\n      key: {:?}\n",
+                pki.ca_pem, pki.client_cert_pem, pki.client_key_pem
+            ),
+        ),
         job("mtls_no_cert", mtls, "/metrics", &format!("{https}    tls_config: {{ca_file: ca.pem}}\n")),
         job("wrong_name", named, "/metrics", &format!("{https}    tls_config: {{ca_file: ca.pem}}\n")),
         job(
@@ -312,6 +321,7 @@ fn auth_tls_and_limits() {
         ("tls_untrusted", "down", "certificate"),
         ("tls_insecure", "up", ""),
         ("mtls", "up", ""),
+        ("mtls_inline", "up", ""),
         ("mtls_no_cert", "down", ""),
         ("wrong_name", "down", "certificate"),
         ("server_name", "up", ""),

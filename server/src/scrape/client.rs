@@ -56,6 +56,38 @@ impl ClientOptions {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Pem {
+    Ca,
+    Cert,
+    Key,
+}
+
+/// PEM text of a TLS setting and how errors name it (never by its content: a key is secret).
+struct PemText {
+    text: Vec<u8>,
+    name: String,
+}
+
+/// The PEM text of `which`, given inline (`ca`) or as a file (`ca_file`), read now.
+fn pem(tls: &TlsConfig, which: Pem) -> Result<Option<PemText>, String> {
+    let (what, inline, file) = match which {
+        Pem::Ca => ("ca", tls.ca.as_deref(), &tls.ca_file),
+        Pem::Cert => ("cert", tls.cert.as_deref(), &tls.cert_file),
+        Pem::Key => ("key", tls.key.as_ref().map(|k| k.0.as_str()), &tls.key_file),
+    };
+    match (inline, file) {
+        (Some(text), _) => {
+            Ok(Some(PemText { text: text.as_bytes().to_vec(), name: format!("tls_config {what}") }))
+        }
+        (None, Some(path)) => Ok(Some(PemText {
+            text: read(&format!("tls_config {what}_file"), path)?,
+            name: format!("tls_config {what}_file {}", path.display()),
+        })),
+        (None, None) => Ok(None),
+    }
+}
+
 fn read(what: &str, path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
@@ -78,22 +110,21 @@ pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
         b = b.tls_backend_preconfigured(rustls_with_server_name(tls, name)?);
         return b.build().map_err(|e| format!("cannot build the HTTP client: {}", innermost(&e)));
     }
-    if let Some(ca) = &tls.ca_file {
-        let certs = reqwest::Certificate::from_pem_bundle(&read("tls_config ca_file", ca)?)
-            .map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
+    if let Some(ca) = pem(tls, Pem::Ca)? {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&ca.text).map_err(|e| format!("{}: {e}", ca.name))?;
         if certs.is_empty() {
-            return Err(format!("tls_config ca_file {} holds no PEM certificate", ca.display()));
+            return Err(format!("{} holds no PEM certificate", ca.name));
         }
         // Like Prometheus: a configured CA replaces the system's roots.
         b = b.tls_certs_only(certs);
     }
-    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
-        let mut pem = read("tls_config cert_file", cert)?;
-        pem.push(b'\n');
-        pem.extend(read("tls_config key_file", key)?);
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            format!("tls_config cert_file {} / key_file {}: {e}", cert.display(), key.display())
-        })?;
+    if let (Some(cert), Some(key)) = (pem(tls, Pem::Cert)?, pem(tls, Pem::Key)?) {
+        let mut text = cert.text;
+        text.push(b'\n');
+        text.extend(key.text);
+        let identity =
+            reqwest::Identity::from_pem(&text).map_err(|e| format!("{} / {}: {e}", cert.name, key.name))?;
         b = b.identity(identity);
     }
     if tls.insecure_skip_verify {
@@ -108,20 +139,19 @@ fn rustls_with_server_name(tls: &TlsConfig, name: &str) -> Result<rustls::Client
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let server_name = ServerName::try_from(name.to_string())
         .map_err(|_| format!("tls_config server_name {name:?} is not a DNS name or IP address"))?;
-    let inner: Arc<dyn ServerCertVerifier> = match &tls.ca_file {
+    let inner: Arc<dyn ServerCertVerifier> = match pem(tls, Pem::Ca)? {
         Some(ca) => {
-            let pem = read("tls_config ca_file", ca)?;
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
-                roots.add(cert).map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?;
+            for cert in CertificateDer::pem_slice_iter(&ca.text) {
+                let cert = cert.map_err(|e| format!("{}: {e}", ca.name))?;
+                roots.add(cert).map_err(|e| format!("{}: {e}", ca.name))?;
             }
             if roots.is_empty() {
-                return Err(format!("tls_config ca_file {} holds no PEM certificate", ca.display()));
+                return Err(format!("{} holds no PEM certificate", ca.name));
             }
             rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| format!("tls_config ca_file {}: {e}", ca.display()))?
+                .map_err(|e| format!("{}: {e}", ca.name))?
         }
         None => Arc::new(
             rustls_platform_verifier::Verifier::new(provider.clone())
@@ -133,14 +163,13 @@ fn rustls_with_server_name(tls: &TlsConfig, name: &str) -> Result<rustls::Client
         .map_err(|e| format!("cannot configure TLS: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ServerNameOverride { inner, name: server_name }));
-    let mut config = match (&tls.cert_file, &tls.key_file) {
+    let mut config = match (pem(tls, Pem::Cert)?, pem(tls, Pem::Key)?) {
         (Some(cert), Some(key)) => {
-            let pair = || format!("tls_config cert_file {} / key_file {}", cert.display(), key.display());
-            let certs = CertificateDer::pem_slice_iter(&read("tls_config cert_file", cert)?)
+            let pair = || format!("{} / {}", cert.name, key.name);
+            let certs = CertificateDer::pem_slice_iter(&cert.text)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("{}: {e}", pair()))?;
-            let key = PrivateKeyDer::from_pem_slice(&read("tls_config key_file", key)?)
-                .map_err(|e| format!("{}: {e}", pair()))?;
+            let key = PrivateKeyDer::from_pem_slice(&key.text).map_err(|e| format!("{}: {e}", pair()))?;
             builder.with_client_auth_cert(certs, key).map_err(|e| format!("{}: {e}", pair()))?
         }
         _ => builder.with_no_client_auth(),
