@@ -1124,3 +1124,39 @@ pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     }
     diff / abs_sum.min(f64::MAX) < epsilon
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_fraction_keeps_decreasing_counts_as_prometheus_does() {
+        // A fix for monotonicity would give 0.5; Prometheus interpolates the decrease as is.
+        let mut b = vec![(2.0, 3.0), (1.0, 5.0), (f64::INFINITY, 10.0)];
+        assert!((bucket_fraction(0.0, 1.5, &mut b) - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bucket_fraction_puts_observations_at_the_finite_side_of_infinite_buckets() {
+        let mut b = vec![(-1.0, 2.0), (f64::INFINITY, 4.0)];
+        assert_eq!(bucket_fraction(-5.0, 0.0, &mut b), 0.0);
+        assert_eq!(bucket_fraction(f64::NEG_INFINITY, 0.0, &mut b), 0.5);
+        assert_eq!(bucket_fraction(-1.0, f64::INFINITY, &mut b), 0.5);
+    }
+
+    #[test]
+    fn bucket_fraction_is_nan_without_inf_bucket_or_observations() {
+        assert!(bucket_fraction(0.0, 1.0, &mut [(1.0, 1.0)]).is_nan());
+        assert!(bucket_fraction(0.0, 1.0, &mut [(1.0, 0.0), (f64::INFINITY, 0.0)]).is_nan());
+        assert!(bucket_fraction(f64::NAN, 1.0, &mut [(1.0, 1.0), (f64::INFINITY, 2.0)]).is_nan());
+    }
+
+    #[test]
+    fn quantile_labels_spell_whole_numbers_with_a_decimal() {
+        assert_eq!(quantile_label(0.0), "0.0");
+        assert_eq!(quantile_label(1.0), "1.0");
+        assert_eq!(quantile_label(0.25), "0.25");
+        assert_eq!(quantile_label(-0.1), "-0.1");
+        assert_eq!(quantile_label(f64::NAN), "NaN");
+    }
+}
