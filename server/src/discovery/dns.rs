@@ -10,10 +10,10 @@
 //!
 //! Lookups go to the name servers of the system's resolver configuration (`/etc/resolv.conf`,
 //! with its search domains), never to `/etc/hosts`. Each refresh builds a fresh resolver, as
-//! Prometheus re-reads `resolv.conf` for every lookup: an edited configuration takes effect and
-//! no cache hides changed records. The environment variable [`NAMESERVER_ENV`] (`ip:port`) replaces the
-//! system's servers with one server and no search domains: the integration tests use it to
-//! point Vigil at a private DNS server on a high port.
+//! Prometheus re-reads `resolv.conf` for every lookup: an edited configuration takes effect
+//! and no cache hides changed records. The environment variable [`NAMESERVER_ENV`]
+//! (`ip:port`) replaces the system's servers with one server and no search domains: the
+//! integration tests use it to point Vigil at a private DNS server on a high port.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -31,6 +31,7 @@ use crate::config::{Config, DnsRecordType};
 /// Prometheus's default `refresh_interval` for DNS discovery.
 pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(30);
 
+/// How early a query counts as due; see [`DnsSd::due`].
 const DUE_SLACK: Duration = Duration::from_millis(100);
 
 /// Overrides the system's name servers with one `ip:port` (for tests and special setups).
@@ -48,7 +49,7 @@ pub struct Query {
 #[derive(Debug)]
 struct QueryState {
     every: Duration,
-    resolved_at: Option<Instant>,
+    asked_at: Option<Instant>,
     groups: Vec<TargetGroup>,
 }
 
@@ -93,15 +94,15 @@ impl DnsSd {
         for (q, every) in wanted {
             let state = self.queries.entry(q.clone()).or_insert(QueryState {
                 every,
-                resolved_at: None,
+                asked_at: None,
                 groups: Vec::new(),
             });
             state.every = every;
             // Counted from when the lookup was handed out, with a little slack: the caller
             // polls once a second, and a query due a few milliseconds after a poll would
             // otherwise wait a whole extra second.
-            if state.resolved_at.is_none_or(|at| at.elapsed() + DUE_SLACK >= state.every) {
-                state.resolved_at = Some(Instant::now());
+            if state.asked_at.is_none_or(|at| at.elapsed() + DUE_SLACK >= state.every) {
+                state.asked_at = Some(Instant::now());
                 due.push(q);
             }
         }
