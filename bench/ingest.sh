@@ -33,6 +33,10 @@ WATCH=bench-targets wait_up "http://127.0.0.1:$((19000 + N - 1))/metrics"
 "$KIT/start-peers.sh" bench
 start_bg bench-vigil "$VPORT" "$VIGIL" --config.file="$W/conf/bench.yml" --storage.tsdb.path="$D/vigil" \
   --web.listen-address="127.0.0.1:$VPORT" --web.enable-admin-api --log.level=warn
+# A process that exits before its start time is read leaves "PID " in its pid file, which the kit's
+# alive() would take for running: drop such a file rather than ever signal that pid.
+read -r _ st <"$W/pids/bench-vigil.pid" || st=
+[ -n "$st" ] || { rm -f "$W/pids/bench-vigil.pid"; echo "Vigil exited at once; see $W/logs/bench-vigil.log" >&2; exit 1; }
 WATCH=bench-vigil wait_up "${URL[vigil]}/-/ready"
 # Every system has started scraping (first scrape within one interval) before the window opens.
 sleep $((I + 2))

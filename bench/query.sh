@@ -25,6 +25,10 @@ rm -rf "$D" "$W/data-cmp"; mkdir -p "$D"
 printf '%s\n' 'scrape_configs: []' 'storage: {tsdb: {out_of_order_time_window: 7d}}' >"$W/conf/vigil-query.yml"
 start_bg q-vigil "$VPORT" "$VIGIL" --config.file="$W/conf/vigil-query.yml" --storage.tsdb.path="$D" \
   --web.listen-address="127.0.0.1:$VPORT" --log.level=warn
+# A process that exits before its start time is read leaves "PID " in its pid file, which the kit's
+# alive() would take for running: drop such a file rather than ever signal that pid.
+read -r _ st <"$W/pids/q-vigil.pid" || st=
+[ -n "$st" ] || { rm -f "$W/pids/q-vigil.pid"; echo "Vigil exited at once; see $W/logs/q-vigil.log" >&2; exit 1; }
 WATCH=q-vigil wait_up "$G/-/ready"
 
 END=$(( ($(date +%s) - 600) / 3600 * 3600 ))   # an hour boundary in the past: the same data every run

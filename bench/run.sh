@@ -43,8 +43,8 @@ echo "bench ($MODE): Vigil $VIGIL, work dir $PEERS_WORK"
 
 # Each phase runs under a time limit; on TERM its own trap stops what it started.
 ok=1
-timeout -k 90 "$LIMIT1" "$B/ingest.sh" "$VIGIL" "$DUR" "$N" "$S" "$R/ingest.env" || { ok=0; echo "bench: phase 1 failed (exit $?)" >&2; }
-timeout -k 90 "$LIMIT2" "$B/query.sh" "$VIGIL" "$QS" "$QSPAN" "$REPS" "$STEP" "$R/query" || { ok=0; echo "bench: phases 2-3 failed (exit $?)" >&2; }
+timeout -k 90 "$LIMIT1" "$B/ingest.sh" "$VIGIL" "$DUR" "$N" "$S" "$R/ingest.env" || { rc=$?; ok=0; echo "bench: phase 1 failed (exit $rc)" >&2; }
+timeout -k 90 "$LIMIT2" "$B/query.sh" "$VIGIL" "$QS" "$QSPAN" "$REPS" "$STEP" "$R/query" || { rc=$?; ok=0; echo "bench: phases 2-3 failed (exit $rc)" >&2; }
 
 OUT=() 
 if [ "$MODE" = full ]; then
