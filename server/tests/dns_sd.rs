@@ -58,7 +58,7 @@ fn free_port() -> u16 {
 }
 
 fn start_dnsmasq(bin: &Path, port: u16, hosts: &Path, srv: &str) -> Child {
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args([
             "--no-daemon",
             "--no-resolv",
@@ -75,11 +75,18 @@ fn start_dnsmasq(bin: &Path, port: u16, hosts: &Path, srv: &str) -> Child {
         .arg(format!("--addn-hosts={}", hosts.display()))
         .arg(format!("--srv-host={srv}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start dnsmasq");
     // dnsmasq binds before answering; give it a moment rather than racing the first lookup.
     std::thread::sleep(Duration::from_millis(300));
+    if let Ok(Some(status)) = child.try_wait() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!("dnsmasq exited at start ({status}): {err}");
+    }
     child
 }
 
