@@ -66,6 +66,8 @@ pub trait Backend: DataSource + Send + Sync + 'static {
         message: &str,
         overwrite: bool,
     ) -> Result<i64, String>;
+    /// Checks PromQL syntax without running it; the parser's message on error.
+    fn check_query(&self, expr: &str) -> Result<(), String>;
     /// Imports dashboard JSON text (Grafana's export format too): the new dashboard's URL and
     /// notes about what was adapted, or the problems by JSON path.
     fn import_dashboard(&self, json: &str, overwrite: bool) -> Result<(String, Vec<String>), String>;

@@ -2,6 +2,7 @@
 
 pub mod dashboard;
 pub mod dashboards;
+pub mod editor;
 pub mod explore;
 pub mod import;
 pub mod status;

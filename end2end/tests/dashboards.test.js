@@ -221,3 +221,43 @@ test('live: a panel updates over the websocket with auto-refresh off, the moment
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('the panel editor shows syntax errors at their position, saves with a message, and the change is kept', async () => {
+  await save({
+    uid: 'e2e-edit', title: 'E2E edit', version: 0,
+    panels: [{ id: 1, type: 'timeseries', title: 'before', gridPos: { x: 0, y: 0, w: 12, h: 8 },
+      targets: [{ refId: 'A', expr: 'up' }] }],
+  });
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/d/e2e-edit/e2e-edit?editPanel=1`);
+  await hydrated(page);
+  await page.fill('textarea.promql', 'sum(rate(up[5m])');
+  await page.waitForSelector('.syntax-error');
+  const syntax = await page.textContent('.syntax-error');
+  assert.match(syntax, /^1:4: unclosed left parenthesis/, `the error names a position: ${syntax}`);
+  await page.fill('textarea.promql', 'sum(up)');
+  await page.waitForFunction(() => !document.querySelector('.syntax-error'));
+  await page.fill('#edit-title', 'after');
+  await page.fill('#save-message', 'renamed');
+  await page.click('#editor-save');
+  await page.waitForFunction(() => document.querySelector('#editor-status')?.textContent.startsWith('Saved as version 2'));
+  const stored = await (await fetch(`${vigil.base}/api/dashboards/uid/e2e-edit`)).json();
+  assert.equal(stored.dashboard.panels[0].title, 'after');
+  assert.equal(stored.dashboard.panels[0].targets[0].expr, 'sum(up)');
+  await page.goto(`${vigil.base}/d/e2e-edit/e2e-edit`);
+  await hydrated(page);
+  assert.equal(await page.textContent('section[data-panel-id="1"] .panel-title'), 'after');
+  // A stale editor's save is refused with the conflict explained.
+  const stale = await browser.context.newPage();
+  await stale.goto(`${vigil.base}/d/e2e-edit/e2e-edit?editPanel=1`);
+  await hydrated(stale);
+  await save({ ...stored.dashboard, title: 'changed elsewhere' });
+  await stale.fill('#edit-title', 'mine');
+  await stale.click('#editor-save');
+  await stale.waitForFunction(() => /changed by someone else/.test(document.querySelector('#editor-status')?.textContent ?? ''));
+  await page.screenshot({ path: artifactPath('panel-editor.png') });
+  assert.deepEqual(errors, []);
+  await stale.close();
+  await page.close();
+});

@@ -26,7 +26,7 @@ after(async () => {
 });
 
 async function hydrated(page) {
-  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000 });
+  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000, state: 'attached' });
 }
 
 test('a share link with a locked time range reopens the same view', async () => {

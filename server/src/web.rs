@@ -210,6 +210,13 @@ impl Backend for UiBackend {
         Some((e.dashboard, meta))
     }
 
+    fn check_query(&self, expr: &str) -> Result<(), String> {
+        if expr.trim().is_empty() {
+            return Ok(());
+        }
+        promql_parser::parser::parse(expr).map(|_| ()).map_err(|e| e.to_string())
+    }
+
     fn import_dashboard(&self, json: &str, overwrite: bool) -> Result<(String, Vec<String>), String> {
         let store = self.0.dashboards.get().ok_or("dashboards are not loaded yet")?;
         let value: serde_json::Value =

@@ -48,6 +48,19 @@ pub fn load_view(
     DashboardView { dashboard, meta, variables, panels, from_ms, to_ms }
 }
 
+/// Runs one panel (as the editor has it, perhaps unsaved) against the dashboard's variables.
+pub fn load_panel(
+    ds: &dyn DataSource,
+    dashboard: &Dashboard,
+    panel: &Panel,
+    (from_ms, to_ms): (i64, i64),
+    url_vars: &[(String, Vec<String>)],
+) -> PanelResult {
+    let scrape_ms = ds.scrape_interval_ms().max(1);
+    let (scope, _) = resolve_scope(ds, dashboard, from_ms, to_ms, url_vars);
+    run_panel(ds, panel, &scope, from_ms, to_ms, scrape_ms)
+}
+
 /// The selection expansion sees: "All" becomes every option (or the custom all value).
 fn selection_of(var: &Variable, state: &VariableState) -> Selection {
     let all = state.selected.iter().any(|v| v == ALL);

@@ -198,6 +198,20 @@ fn DashboardBody(
             }
         })
         .collect_view();
+    if let Some(edit) = query.get("editPanel") {
+        let panel = match edit.parse::<i64>().ok().and_then(|id| view.dashboard.panel(id).cloned()) {
+            Some(p) => p,
+            None => super::editor::new_panel(&view.dashboard),
+        };
+        let initial = view.panels.iter().find(|r| r.id == panel.id).cloned().unwrap_or_default();
+        return view! {
+            <Title text=format!("Edit · {}", view.dashboard.title) />
+            <h1 id="dashboard-title">{view.dashboard.title.clone()}</h1>
+            <super::editor::PanelEditor dashboard=view.dashboard.clone() panel initial query=query.clone()
+                path=path.clone() can_save=view.meta.can_save />
+        }
+        .into_any();
+    }
     let back = view_panel.map(|_| path.clone() + &query.with("viewPanel", None).to_search());
     view! {
         <Title text=title.clone() />
@@ -208,6 +222,7 @@ fn DashboardBody(
                 <TimePicker query=query.clone() path=path.clone() from_ms=view.from_ms to_ms=view.to_ms />
                 <RefreshPicker query=query.clone() path=path.clone() refresh=refresh.clone() refetch=refetch.clone() />
                 <ShareMenu view=view.clone() query=query.clone() path=path.clone() />
+                <a class="button" id="add-panel" href=path.clone() + &query.with("editPanel", Some("new")).to_search()>"Add panel"</a>
             </div>
         </div>
         {back.map(|href| view! { <p><a href=href id="back-to-dashboard">"← Back to the dashboard"</a></p> })}
@@ -633,11 +648,27 @@ fn PanelBox(
         <section class="panel" style=style data-panel-id=id.to_string() data-panel-type=kind.clone()>
             <header class="panel-header">
                 <h2 class="panel-title" title=description>{title}</h2>
-                <a class="panel-link" href=view_href title="View this panel alone">"View"</a>
+                <a class="panel-link" href=view_href.clone() title="View this panel alone">"View"</a>
+                <a class="panel-link panel-edit" href=view_href.replace("viewPanel=", "editPanel=") title="Edit this panel">"Edit"</a>
             </header>
             {error.map(|e| view! { <div class="panel-error" role="alert">{e}</div> })}
             <div class="panel-body">{body}</div>
         </section>
+    }
+}
+
+/// The editor's preview: the panel as it will look, drawn from the preview's data.
+#[component]
+pub fn PanelPreview(
+    panel: Panel,
+    result: PanelResult,
+    data: RwSignal<PanelData>,
+    theme: Theme,
+) -> impl IntoView {
+    view! {
+        <div class="editor-panel">
+            <PanelBox panel result data style=String::new() theme shared=false view_href=String::new() />
+        </div>
     }
 }
 
