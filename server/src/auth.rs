@@ -88,16 +88,19 @@ pub fn is_write(method: &Method, path: &str) -> bool {
     true
 }
 
-/// Why a request is cross-site, if the browser says it is.
+/// Why a request is cross-site, if the browser says it is. `Sec-Fetch-Site` is the browser's
+/// own verdict and wins; `Origin` is compared with the host asked for (`X-Forwarded-Host`
+/// behind a proxy) only for browsers that do not send it.
 pub fn cross_site(headers: &HeaderMap) -> Option<String> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text("sec-fetch-site") {
-        if site == "cross-site" || site == "same-site" {
-            return Some(format!("Sec-Fetch-Site: {site}"));
-        }
+        return match site {
+            "same-origin" | "none" => None,
+            other => Some(format!("Sec-Fetch-Site: {other}")),
+        };
     }
     let origin = text("origin")?;
-    let host = text("host").unwrap_or_default();
+    let host = text("x-forwarded-host").or_else(|| text("host")).unwrap_or_default();
     let origin_host = origin.split_once("://").map(|(_, h)| h.trim_end_matches('/')).unwrap_or("");
     if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
         return Some(format!("Origin {origin} is not this server ({host})"));
@@ -265,7 +268,13 @@ pub async fn guard(State(services): State<Arc<Services>>, mut req: Request, next
             StatusCode::UNAUTHORIZED,
             "invalid credentials: the bearer token or user name and password are not an editor's".into(),
         ),
-        Credentials::None if write && !auth.has_editors() && services.listen_address.ip().is_loopback() => {
+        // Remote write is ingestion, like a scrape: without editors it stays open, as Prometheus's
+        // receiver is; with editors, senders give a token (remote_write's `authorization`).
+        Credentials::None
+            if write
+                && !auth.has_editors()
+                && (services.listen_address.ip().is_loopback() || path == "/api/v1/write") =>
+        {
             next.run(req).await
         }
         Credentials::None if !write => refuse(
@@ -361,6 +370,14 @@ mod tests {
         assert_eq!(cross_site(&headers(&[("host", "vigil:9090"), ("origin", "http://vigil:9090")])), None);
         assert!(cross_site(&headers(&[("host", "vigil:9090"), ("origin", "https://evil.example")])).is_some());
         assert!(cross_site(&headers(&[("host", "vigil:9090"), ("origin", "null")])).is_some());
+        // Behind a proxy that rewrites Host: the browser's verdict, or the forwarded host.
+        let proxied = [("host", "127.0.0.1:9090"), ("origin", "https://vigil.example")];
+        assert!(cross_site(&headers(&proxied)).is_some());
+        assert_eq!(cross_site(&headers(&[proxied[0], proxied[1], ("sec-fetch-site", "same-origin")])), None);
+        assert_eq!(
+            cross_site(&headers(&[proxied[0], proxied[1], ("x-forwarded-host", "vigil.example")])),
+            None
+        );
     }
 
     #[test]

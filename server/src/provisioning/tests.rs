@@ -41,6 +41,16 @@ fn compose_example_files_load() {
     assert!(!pr.allow_ui_updates && pr.disable_deletion);
     assert_eq!(pr.update_interval, Duration::from_secs(30));
     assert!(p.problems().is_empty(), "{:?}", p.problems());
+    // The dashboard in that folder (mounted at the absolute path in the container) provisions.
+    let provider = Provider { path: dir.join("dashboards"), ..pr.clone() };
+    let store_dir = tempfile::tempdir().unwrap();
+    let (store, _) = DashboardStore::open(store_dir.path()).unwrap();
+    let mut scan = Scan::default();
+    scan_provider(&provider, &mut scan, &store, &[]);
+    assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+    let e = store.get("image-gallery").unwrap();
+    assert_eq!(e.meta.provisioned.as_deref(), Some("provider vigil-demo"));
+    assert!(e.read_only());
 }
 
 #[test]
