@@ -386,6 +386,24 @@ pub struct TlsConfig {
     pub server_name: Option<String>,
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// `TLS10` to `TLS13`; Vigil's TLS speaks 1.2 and 1.3, so lower minimums mean 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<TlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<TlsVersion>,
+}
+
+/// A TLS protocol version as Prometheus names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TlsVersion {
+    #[serde(rename = "TLS10")]
+    Tls10,
+    #[serde(rename = "TLS11")]
+    Tls11,
+    #[serde(rename = "TLS12")]
+    Tls12,
+    #[serde(rename = "TLS13")]
+    Tls13,
 }
 
 fn default_true() -> bool {
@@ -753,6 +771,16 @@ fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
                 return Err(format!("at most one of tls_config {what} & {what}_file must be configured"));
             }
         }
+        if let (Some(min), Some(max)) = (t.min_version, t.max_version) {
+            if min > max {
+                return Err("tls_config max_version must not be lower than min_version".into());
+            }
+        }
+        if t.max_version.is_some_and(|v| v < TlsVersion::Tls12) {
+            return Err(
+                "tls_config max_version below TLS12 is not supported (Vigil speaks TLS 1.2 and 1.3)".into()
+            );
+        }
         let cert = t.cert.is_some() || t.cert_file.is_some();
         let key = t.key.is_some() || t.key_file.is_some();
         if cert != key {
@@ -1060,6 +1088,8 @@ mod tests {
             ("authorization: {type: Basic, credentials: t}", "basic_auth"),
             ("tls_config: {cert_file: c.pem}", "key_file"),
             ("tls_config: {ca: x, ca_file: c.pem}", "at most one of tls_config ca & ca_file"),
+            ("tls_config: {min_version: TLS13, max_version: TLS12}", "max_version"),
+            ("tls_config: {min_version: SSL3}", "SSL3"),
             ("bearer_token: t\n    basic_auth: {username: u}", "at most one"),
             ("proxy_url: socks5://p:1080", "proxy_url"),
             ("body_size_limit: 10XB", "not a valid size"),

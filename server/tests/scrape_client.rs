@@ -123,9 +123,18 @@ fn pki() -> Pki {
 }
 
 fn server_config(pki: &Pki, require_client_cert: bool, named: bool) -> rustls::ServerConfig {
+    server_config_versions(pki, require_client_cert, named, rustls::DEFAULT_VERSIONS)
+}
+
+fn server_config_versions(
+    pki: &Pki,
+    require_client_cert: bool,
+    named: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::try_from(pki.server_key.clone()).unwrap();
     let builder = if require_client_cert {
@@ -167,13 +176,14 @@ fn health(rt: &tokio::runtime::Runtime, base: &str) -> BTreeMap<String, (String,
 fn auth_tls_and_limits() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let pki = pki();
-    let (http, tls, mtls, named, named_mtls) = rt.block_on(async {
+    let (http, tls, mtls, named, named_mtls, tls12) = rt.block_on(async {
         (
             serve_http().await,
             serve_tls(server_config(&pki, false, false)).await,
             serve_tls(server_config(&pki, true, false)).await,
             serve_tls(server_config(&pki, false, true)).await,
             serve_tls(server_config(&pki, true, true)).await,
+            serve_tls(server_config_versions(&pki, false, false, &[&rustls::version::TLS12])).await,
         )
     });
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +231,25 @@ fn auth_tls_and_limits() {
         job("value_length", http, "/longvalue", "    label_value_length_limit: 10\n"),
         job("tls_ca", tls, "/metrics", &format!("{https}    tls_config: {{ca_file: ca.pem}}\n")),
         job("tls_untrusted", tls, "/metrics", https),
+        job(
+            "tls13_only",
+            tls,
+            "/metrics",
+            &format!("{https}    tls_config: {{ca_file: ca.pem, min_version: TLS13}}\n"),
+        ),
+        job("tls12_server", tls12, "/metrics", &format!("{https}    tls_config: {{ca_file: ca.pem}}\n")),
+        job(
+            "tls13_vs_tls12_server",
+            tls12,
+            "/metrics",
+            &format!("{https}    tls_config: {{ca_file: ca.pem, min_version: TLS13}}\n"),
+        ),
+        job(
+            "tls12_max_named",
+            named,
+            "/metrics",
+            &format!("{https}    tls_config: {{ca_file: ca.pem, server_name: exporter.internal, max_version: TLS12}}\n"),
+        ),
         job(
             "tls_insecure",
             tls,
@@ -319,6 +348,10 @@ fn auth_tls_and_limits() {
         ),
         ("tls_ca", "up", ""),
         ("tls_untrusted", "down", "certificate"),
+        ("tls13_only", "up", ""),
+        ("tls12_max_named", "up", ""),
+        ("tls12_server", "up", ""),
+        ("tls13_vs_tls12_server", "down", ""),
         ("tls_insecure", "up", ""),
         ("mtls", "up", ""),
         ("mtls_inline", "up", ""),

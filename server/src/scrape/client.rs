@@ -21,7 +21,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::config::{Authorization, BasicAuth, ProxyUrl, ScrapeConfig, TlsConfig};
+use crate::config::{Authorization, BasicAuth, ProxyUrl, ScrapeConfig, TlsConfig, TlsVersion};
 
 /// The client settings of one scrape config.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,6 +130,18 @@ pub fn build(opts: &ClientOptions) -> Result<reqwest::Client, String> {
     if tls.insecure_skip_verify {
         b = b.tls_danger_accept_invalid_certs(true);
     }
+    let version = |v: TlsVersion| match v {
+        TlsVersion::Tls10 => reqwest::tls::Version::TLS_1_0,
+        TlsVersion::Tls11 => reqwest::tls::Version::TLS_1_1,
+        TlsVersion::Tls12 => reqwest::tls::Version::TLS_1_2,
+        TlsVersion::Tls13 => reqwest::tls::Version::TLS_1_3,
+    };
+    if let Some(v) = tls.min_version {
+        b = b.tls_version_min(version(v));
+    }
+    if let Some(v) = tls.max_version {
+        b = b.tls_version_max(version(v));
+    }
     b.build().map_err(|e| format!("cannot build the HTTP client: {}", innermost(&e)))
 }
 
@@ -158,8 +170,16 @@ fn rustls_with_server_name(tls: &TlsConfig, name: &str) -> Result<rustls::Client
                 .map_err(|e| format!("cannot load the system's certificate roots: {e}"))?,
         ),
     };
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+        [(TlsVersion::Tls12, &rustls::version::TLS12), (TlsVersion::Tls13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| {
+                tls.min_version.is_none_or(|min| *v >= min) && tls.max_version.is_none_or(|max| *v <= max)
+            })
+            .map(|(_, p)| p)
+            .collect();
     let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&versions)
         .map_err(|e| format!("cannot configure TLS: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ServerNameOverride { inner, name: server_name }));
