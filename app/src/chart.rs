@@ -32,7 +32,7 @@ mod ticks;
 mod timeseries;
 pub mod units;
 
-pub use colors::{color_css, parse_color, series_color, CLASSIC_PALETTE};
+pub use colors::{color_css, palette, parse_color, series_color, Palette, CLASSIC_PALETTE};
 pub use heatmap::{bucket_counts, bucket_le, draw_heatmap, Buckets};
 pub use single::{draw_bargauge, draw_gauge, draw_stat};
 pub use ticks::{choose_step, round_interval};

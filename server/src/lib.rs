@@ -18,6 +18,7 @@ pub mod embed;
 pub mod live;
 pub mod promql;
 pub mod provisioning;
+pub mod render;
 pub mod scrape;
 pub mod telemetry;
 pub mod tsdb;

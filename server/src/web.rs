@@ -323,6 +323,7 @@ pub fn router(state: WebState) -> Router {
         .merge(crate::embed::router())
         .merge(crate::datasources::router())
         .merge(crate::live::router())
+        .merge(crate::render::router())
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
             move || app::shell(options.clone())
