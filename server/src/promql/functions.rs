@@ -920,29 +920,34 @@ fn histogram_quantiles(ev: &mut Evaluator, args: &[&Expr], s: &Steps) -> EvalRes
     let label = string_arg(label_expr)?;
     let v = ev.eval_vector(v_expr, s)?;
     let groups = bucket_groups(ev, &v);
+    let n = s.len();
     let mut out: Vec<StepSeries> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
     for q_expr in &args[2..] {
         let q = ev.eval_scalar(q_expr, s)?;
         warn_bad_quantiles(ev, &q);
         for (labels, buckets) in &groups {
             let vals = group_quantiles(ev, &v, labels, buckets, &q);
-            if !vals.iter().any(Option::is_some) {
-                continue;
+            for (i, val) in vals.into_iter().enumerate() {
+                let Some(val) = val else { continue };
+                // The quantile of each step names its series.
+                let labels = labels
+                    .with(&label, &quantile_label(q[i]))
+                    .map_err(|e| PromqlError::Execution(e.to_string()))?;
+                let k = *index.entry(super::eval::drop_name_labels(&labels)).or_insert_with(|| {
+                    out.push(StepSeries { labels, drop_name: true, vals: vec![None; n] });
+                    out.len() - 1
+                });
+                if out[k].vals[i].replace(val).is_some() {
+                    return Err(super::eval::same_labelset());
+                }
             }
-            // A constant quantile names the series; Prometheus spells whole numbers with ".0".
-            let name = quantile_label(q.first().copied().unwrap_or(f64::NAN));
-            let labels = labels.with(&label, &name).map_err(|e| PromqlError::Execution(e.to_string()))?;
-            out.push(StepSeries { labels, drop_name: true, vals });
         }
-    }
-    let mut seen: Vec<Labels> = out.iter().map(StepSeries::out_labels).collect();
-    seen.sort();
-    if seen.windows(2).any(|w| w[0] == w[1]) {
-        return Err(super::eval::same_labelset());
     }
     Ok(Val::Vector(out))
 }
 
+/// Prometheus spells whole quantiles with a decimal (`"1.0"`) in the label it adds.
 fn quantile_label(q: f64) -> String {
     if q.is_finite() && q.fract() == 0.0 && q.abs() < 1e15 {
         format!("{q:.1}")
