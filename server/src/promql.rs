@@ -11,8 +11,8 @@
 //! Evaluation itself lives in submodules: [`eval`] walks the AST, evaluating every node at all
 //! steps of the query at once (as Prometheus's range evaluation does), so each selected series is
 //! read from storage and decoded once and range functions slide windows over its samples;
-//! [`functions`] holds the function library, [`aggregate`] the aggregation operators and
-//! [`binary`] the operators with their vector matching.
+//! [`functions`] holds the function library, [`info`] the `info()` join with info metrics,
+//! [`aggregate`] the aggregation operators and [`binary`] the operators with their vector matching.
 
 pub mod aggregate;
 pub mod binary;
