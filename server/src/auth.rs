@@ -3,11 +3,12 @@
 //! `vigil.web.embedding` settings in force (so a reload applies them).
 //!
 //! A request is a *write* ([`is_write`]) when its method changes things, except the POSTs that
-//! only read (PromQL queries, the UI's loading server functions). Writes are refused with 403 when
+//! only read: PromQL queries, and the UI's server functions unless their name starts with a verb
+//! that changes things (`save_`, `import_`, `delete_`, …). Writes are refused with 403 when
 //! the browser says they come from another site (`Sec-Fetch-Site`, `Origin`), whatever the
 //! credentials, so a page elsewhere cannot make a signed-in browser change Vigil. Then an editor
-//! is needed: a configured bearer token, or basic auth checked against an argon2 hash
-//! ([`check_credentials`]); with no editor configured, writes are open only when Vigil listens on
+//! is needed: a configured bearer token (API clients), or basic auth checked against an argon2
+//! hash ([`check_credentials`]; browsers, which ask for it on the 401's `WWW-Authenticate`); with no editor configured, writes are open only when Vigil listens on
 //! loopback, which keeps local use as it was. Reads need nothing while `anonymous` is on; when it
 //! is off they need an editor too, or an embed token scoped to the dashboard being read.
 //!
@@ -43,10 +44,20 @@ const READ_POSTS: &[&str] = &[
     "/api/v1/parse_query",
 ];
 
-/// The UI's server functions that only read (Leptos posts to `/api/<name><hash>`). A server
-/// function not listed counts as a write: new ones are safe by default.
-const READ_SERVER_FNS: &[&str] =
-    &["load_dashboard", "list_dashboards", "run_query", "load_status", "load_targets", "load_panel"];
+/// How the UI's server functions that change things are named (Leptos posts every server
+/// function to `/api/<name><hash>`): the others only read, like `load_dashboard` or `explore`.
+const WRITE_SERVER_FN_VERBS: &[&str] =
+    &["save_", "import_", "delete_", "create_", "update_", "remove_", "set_", "restore_", "star_"];
+
+/// The name of the server function a path calls, if it is one.
+fn server_fn_name(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/")?;
+    let name = rest.trim_end_matches(|c: char| c.is_ascii_digit());
+    let is_fn = name.len() < rest.len()
+        && !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    is_fn.then_some(name)
+}
 
 /// The server functions an embedded page calls.
 const EMBED_SERVER_FNS: &[&str] = &["load_dashboard", "load_panel"];
@@ -75,14 +86,8 @@ pub fn is_write(method: &Method, path: &str) -> bool {
                 }
             }
         }
-        if let Some(name) = path.strip_prefix("/api/") {
-            let read_fn = READ_SERVER_FNS.iter().any(|f| {
-                name.strip_prefix(f)
-                    .is_some_and(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()))
-            });
-            if read_fn {
-                return false;
-            }
+        if let Some(name) = server_fn_name(path) {
+            return WRITE_SERVER_FN_VERBS.iter().any(|v| name.starts_with(v));
         }
     }
     true
@@ -204,11 +209,7 @@ fn scope_covers(scope: &EmbedScope, path: &str) -> bool {
         .map(|rest| rest.split('/').next().unwrap_or_default());
     match page_uid {
         Some(uid) => uid == scope.uid && !path.ends_with("/export"),
-        None => EMBED_SERVER_FNS.iter().any(|f| {
-            path.strip_prefix("/api/")
-                .and_then(|n| n.strip_prefix(f))
-                .is_some_and(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()))
-        }),
+        None => server_fn_name(path).is_some_and(|name| EMBED_SERVER_FNS.contains(&name)),
     }
 }
 
@@ -341,8 +342,13 @@ mod tests {
         assert!(!is_write(&Method::POST, "/api/load_dashboard1234567"));
         assert!(!is_write(&Method::POST, "/api/datasources/proxy/uid/ext/api/v1/query_range"));
         assert!(is_write(&Method::POST, "/api/datasources/proxy/uid/ext/api/v1/admin/tsdb/snapshot"));
-        assert!(is_write(&Method::POST, "/api/load_dashboard_and_delete_it1"));
+        assert!(!is_write(&Method::POST, "/api/explore987"));
+        assert!(!is_write(&Method::POST, "/api/check_promql42"));
         assert!(is_write(&Method::POST, "/api/save_dashboard123"));
+        assert!(is_write(&Method::POST, "/api/import_dashboard123"));
+        assert!(is_write(&Method::POST, "/api/delete_dashboard9"));
+        assert!(is_write(&Method::POST, "/api/something/else"));
+        assert!(is_write(&Method::POST, "/api/no_hash"));
         assert!(is_write(&Method::POST, "/api/dashboards/db"));
         assert!(is_write(&Method::POST, "/api/dashboards/import"));
         assert!(is_write(&Method::DELETE, "/api/dashboards/uid/x"));
