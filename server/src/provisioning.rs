@@ -537,7 +537,11 @@ fn scan_provider(p: &Provider, scan: &mut Scan, store: &DashboardStore, known: &
 
 fn load_dashboard_file(file: &Path, known: &[KnownDatasource]) -> Result<app::dashboard::Dashboard, String> {
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let mut value: Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    // A file saved from Grafana's HTTP API wraps the dashboard beside its `meta`.
+    if value.get("meta").is_some() && value.get("dashboard").is_some_and(Value::is_object) {
+        value = value["dashboard"].take();
+    }
     let imported = import::normalize(value, &[], known)
         .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
     let d = imported.dashboard;

@@ -70,6 +70,10 @@ fn providers_load_reload_and_report_broken_files() {
     write(&json_dir.join("sub/b.json"), &dash("", "Beta"));
     write(&json_dir.join("bad.json"), "{\"title\": ");
     write(&json_dir.join("notes.txt"), "not a dashboard");
+    write(
+        &json_dir.join("api.json"),
+        &format!(r#"{{"dashboard": {}, "meta": {{"slug": "w"}}}}"#, dash("w", "Wrapped")),
+    );
 
     let store_dir = root.path().join("store");
     let (store, _) = DashboardStore::open(&store_dir).unwrap();
@@ -89,6 +93,7 @@ fn providers_load_reload_and_report_broken_files() {
     assert_eq!(ds[0].uid.len(), 16, "a stable uid is derived from the name");
     assert_eq!(p.known_datasources()[0].name, "Remote");
 
+    assert_eq!(store.get("w").unwrap().dashboard.title, "Wrapped");
     let a = store.get("a").unwrap();
     assert_eq!(a.meta.provisioned.as_deref(), Some("provider team"));
     assert!(a.read_only());
