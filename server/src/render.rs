@@ -392,8 +392,14 @@ fn text_style(size: f64, font_k: f64, color: RGBAColor, style: FontStyle) -> Tex
 }
 
 /// The width of `s` as the backend measures it (exactly on the bitmap, estimated for SVG).
-fn width_of<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: &str, size: f64, font_k: f64) -> f64 {
-    let ts = text_style(size, font_k, RGBAColor(0, 0, 0, 1.0), FontStyle::Normal);
+fn width_of<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    size: f64,
+    font_k: f64,
+    style: FontStyle,
+) -> f64 {
+    let ts = text_style(size, font_k, RGBAColor(0, 0, 0, 1.0), style);
     // An estimate failing only makes the text overflow; 0.6 em a character is a fair guess.
     area.estimate_text_size(s, &ts).map_or(s.chars().count() as f64 * size * 0.6, |(w, _)| f64::from(w))
 }
@@ -405,16 +411,16 @@ fn fit<DB: DrawingBackend>(
     size: f64,
     font_k: f64,
     max: f64,
-    _style: FontStyle,
+    style: FontStyle,
 ) -> String {
-    if width_of(area, s, size, font_k) <= max {
+    if width_of(area, s, size, font_k, style) <= max {
         return s.to_string();
     }
     let mut chars: Vec<char> = s.chars().collect();
     while !chars.is_empty() {
         chars.pop();
         let cut: String = chars.iter().collect::<String>() + "…";
-        if width_of(area, &cut, size, font_k) <= max {
+        if width_of(area, &cut, size, font_k, style) <= max {
             return cut;
         }
     }
@@ -434,7 +440,7 @@ fn wrap<DB: DrawingBackend>(
     let mut current = String::new();
     for word in s.split_whitespace() {
         let candidate = if current.is_empty() { word.to_string() } else { format!("{current} {word}") };
-        if current.is_empty() || width_of(area, &candidate, size, font_k) <= max {
+        if current.is_empty() || width_of(area, &candidate, size, font_k, FontStyle::Normal) <= max {
             current = candidate;
             continue;
         }

@@ -93,8 +93,13 @@ fn decode(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     (info.width, info.height, buf)
 }
 
+/// Pixels within `tol` of `color` in every channel (lines are anti-aliased).
+fn near(rgb: &[u8], color: [u8; 3], tol: u8) -> usize {
+    rgb.chunks_exact(3).filter(|p| p.iter().zip(color).all(|(a, b)| a.abs_diff(b) <= tol)).count()
+}
+
 fn count(rgb: &[u8], color: [u8; 3]) -> usize {
-    rgb.chunks_exact(3).filter(|p| *p == color).count()
+    near(rgb, color, 0)
 }
 
 #[test]
@@ -102,10 +107,15 @@ fn png_has_the_lines_and_the_text() {
     let series =
         vec![Series { name: "up".into(), points: (0..=40).map(|i| (i * 15_000, (i % 7) as f64)).collect() }];
     let img = image(series);
-    let (w, h, rgb) = decode(&render_png(&img, 400, 200).unwrap());
+    let png = render_png(&img, 400, 200).unwrap();
+    if let Ok(path) = std::env::var("RENDER_TEST_PNG") {
+        std::fs::write(path, &png).unwrap();
+    }
+    let (w, h, rgb) = decode(&png);
     assert_eq!((w, h), (400, 200));
     // Series 0 is the classic palette's green, #7EB26D.
-    assert!(count(&rgb, [0x7e, 0xb2, 0x6d]) > 100, "no line pixels");
+    let line = near(&rgb, [0x7e, 0xb2, 0x6d], 16);
+    assert!(line > 300, "no line pixels: {line}");
     // The title is drawn in the theme's text colour, anti-aliased glyphs included.
     let text = count(&rgb, [0x1c, 0x21, 0x28]);
     assert!(text > 50, "no title pixels: {text}");
@@ -120,7 +130,11 @@ fn png_has_the_lines_and_the_text() {
 fn query_error_is_drawn_and_every_kind_renders() {
     let mut img = image(vec![]);
     img.error = Some("A: parse error at 1:5: unexpected end of input ".repeat(6));
-    let (_, _, rgb) = decode(&render_png(&img, 300, 150).unwrap());
+    let png = render_png(&img, 300, 150).unwrap();
+    if let Ok(dir) = std::env::var("RENDER_TEST_DIR") {
+        std::fs::write(format!("{dir}/error.png"), &png).unwrap();
+    }
+    let (_, _, rgb) = decode(&png);
     assert!(count(&rgb, [0xe0, 0x2f, 0x44]) > 30, "error text missing");
     let svg = render_svg(&img, 300, 150).unwrap();
     assert!(svg.contains("parse error"), "{svg}");
@@ -130,8 +144,12 @@ fn query_error_is_drawn_and_every_kind_renders() {
         let mut img = image(series.clone());
         img.kind = kind;
         img.opts.pixel_ratio = 2.0;
-        let (w, h, _) = decode(&render_png(&img, 200, 100).unwrap());
-        assert_eq!((w, h), (200, 100), "{kind:?}");
+        let png = render_png(&img, 300, 150).unwrap();
+        if let Ok(dir) = std::env::var("RENDER_TEST_DIR") {
+            std::fs::write(format!("{dir}/{kind:?}.png"), &png).unwrap();
+        }
+        let (w, h, _) = decode(&png);
+        assert_eq!((w, h), (300, 150), "{kind:?}");
         // Tiny images draw what fits instead of failing.
         render_png(&img, 1, 1).unwrap();
     }
