@@ -198,19 +198,25 @@ fn embed_token(req: &Request) -> Option<String> {
     form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
 }
 
-/// Whether an embed scope covers this read: its own dashboard's pages and JSON, and the server
-/// function that loads a dashboard page (which must hold the uid it is asked for to the scope
-/// it finds in the request's extensions). Nothing else: no free PromQL, no other dashboard.
-fn scope_covers(scope: &EmbedScope, path: &str) -> bool {
-    let page_uid = path
-        .strip_prefix("/d-solo/")
-        .or_else(|| path.strip_prefix("/d/"))
-        .or_else(|| path.strip_prefix("/api/dashboards/uid/"))
-        .map(|rest| rest.split('/').next().unwrap_or_default());
-    match page_uid {
-        Some(uid) => uid == scope.uid && !path.ends_with("/export"),
-        None => server_fn_name(path).is_some_and(|name| EMBED_SERVER_FNS.contains(&name)),
+/// Whether an embed scope covers this read: the one panel's page and image (`/d-solo`,
+/// `/render/d-solo`, with its `panelId`), the whole dashboard's page and JSON for a token that is
+/// not limited to a panel, and the server function that loads a dashboard page (which must hold
+/// the uid it is asked for to the scope it finds in the request's extensions). Nothing else: no
+/// free PromQL, no other dashboard, no other panel.
+fn scope_covers(scope: &EmbedScope, path: &str, query: Option<&str>) -> bool {
+    let first = |rest: &str| rest.split('/').next().unwrap_or_default().to_string();
+    if let Some(rest) = path.strip_prefix("/d-solo/").or_else(|| path.strip_prefix("/render/d-solo/")) {
+        let panel = query.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "panelId")
+                .and_then(|(_, v)| v.parse::<i64>().ok())
+        });
+        return scope.allows(&first(rest), panel);
     }
+    if let Some(rest) = path.strip_prefix("/d/").or_else(|| path.strip_prefix("/api/dashboards/uid/")) {
+        return scope.allows(&first(rest), None) && !path.ends_with("/export");
+    }
+    server_fn_name(path).is_some_and(|name| EMBED_SERVER_FNS.contains(&name))
 }
 
 /// The access middleware; see the module doc.
@@ -233,7 +239,7 @@ pub async fn guard(State(services): State<Arc<Services>>, mut req: Request, next
         // A signed embed link: its scope travels with the request for the page to enforce.
         if let Some(token) = embed_token(&req) {
             match services.verify_embed_token(&token) {
-                Ok(scope) if scope_covers(&scope, &path) => {
+                Ok(scope) if scope_covers(&scope, &path, req.uri().query()) => {
                     req.extensions_mut().insert(scope);
                     return next.run(req).await;
                 }
@@ -427,15 +433,24 @@ mod tests {
     fn embed_scope_covers_its_dashboard_only() {
         let s =
             EmbedScope { uid: "a".into(), panel_id: Some(1), vars: Default::default(), expires: i64::MAX };
-        assert!(scope_covers(&s, "/d-solo/a/slug"));
-        assert!(scope_covers(&s, "/d/a"));
-        assert!(!scope_covers(&s, "/d-solo/b/slug"));
-        assert!(scope_covers(&s, "/api/load_dashboard123"));
-        assert!(scope_covers(&s, "/api/dashboards/uid/a"));
-        assert!(!scope_covers(&s, "/api/dashboards/uid/a/export"));
-        assert!(!scope_covers(&s, "/api/dashboards/uid/b"));
-        assert!(!scope_covers(&s, "/api/v1/query"));
-        assert!(!scope_covers(&s, "/api/dashboards/db"));
-        assert!(!scope_covers(&s, "/explore"));
+        let covers = |path: &str, q: Option<&str>| scope_covers(&s, path, q);
+        assert!(covers("/d-solo/a/slug", Some("panelId=1&token=x")));
+        assert!(covers("/render/d-solo/a", Some("panelId=1")));
+        assert!(!covers("/d-solo/a/slug", Some("panelId=2")));
+        assert!(!covers("/d-solo/a/slug", None));
+        assert!(!covers("/d-solo/b/slug", Some("panelId=1")));
+        // A panel's token does not open the whole dashboard.
+        assert!(!covers("/d/a", None));
+        assert!(!covers("/api/dashboards/uid/a", None));
+        assert!(covers("/api/load_dashboard123", None));
+        assert!(!covers("/api/v1/query", None));
+        assert!(!covers("/api/dashboards/db", None));
+        assert!(!covers("/explore", None));
+        let whole = EmbedScope { panel_id: None, ..s.clone() };
+        assert!(scope_covers(&whole, "/d/a/slug", None));
+        assert!(scope_covers(&whole, "/api/dashboards/uid/a", None));
+        assert!(scope_covers(&whole, "/d-solo/a", Some("panelId=7")));
+        assert!(!scope_covers(&whole, "/api/dashboards/uid/a/export", None));
+        assert!(!scope_covers(&whole, "/api/dashboards/uid/b", None));
     }
 }

@@ -289,14 +289,25 @@ fn editors_viewers_embedding_and_signed_links() {
     assert_eq!(call("GET", &format!("{b}/api/search"), None, &[("Authorization", &bearer)]).status, 200);
     assert_eq!(call("GET", &format!("{b}/-/healthy"), None, &[]).status, 200);
     let t = link["token"].as_str().unwrap();
-    assert_eq!(call("GET", &format!("{b}/api/dashboards/uid/emb?token={t}"), None, &[]).status, 200);
     assert_eq!(
         call("GET", &format!("{b}{url}"), None, &[]).status,
         200,
         "the signing key survived the restart"
     );
+    // A panel's link opens neither another panel nor the whole dashboard, nor another one.
+    assert_eq!(call("GET", &format!("{b}/d-solo/emb/embedded?panelId=1&token={t}"), None, &[]).status, 403);
+    assert_eq!(call("GET", &format!("{b}/api/dashboards/uid/emb?token={t}"), None, &[]).status, 403);
     assert_eq!(call("GET", &format!("{b}/api/dashboards/uid/vigil?token={t}"), None, &[]).status, 403);
     assert_eq!(call("GET", &format!("{b}/api/v1/query?query=up&token={t}"), None, &[]).status, 403);
+    // A link to the whole dashboard reads its JSON too.
+    let whole = json!({"uid": "emb", "expiresInSeconds": 60});
+    let a = call("POST", &format!("{b}/api/embed/tokens"), Some(&whole), &[("Authorization", &bearer)]);
+    let whole_token = a.json()["token"].as_str().unwrap().to_string();
+    assert!(a.json()["url"].as_str().unwrap().starts_with("/d/emb/embedded?kiosk="), "{}", a.text);
+    assert_eq!(
+        call("GET", &format!("{b}/api/dashboards/uid/emb?token={whole_token}"), None, &[]).status,
+        200
+    );
     let a = call("GET", &format!("{b}/api/dashboards/uid/emb?token={t}x"), None, &[]);
     assert_eq!(a.status, 401);
     assert!(a.json()["message"].as_str().unwrap().contains("signature"), "{}", a.text);
