@@ -86,7 +86,20 @@ test('Explore runs a PromQL query after hydration and shows errors by name', asy
   await page.fill('#expr', 'sum(');
   await page.click('button:has-text("Run query")');
   await page.waitForSelector('#query-error');
-  assert.match(await page.textContent('#query-error'), /parse|unexpected|error/i);
+  // Syntax errors name their line and column.
+  assert.match(await page.textContent('#query-error'), /^1:4: /);
+  assert.match(page.url(), /expr=sum%28/);
+
+  // The Graph tab draws a range query; suggestions complete metric names.
+  await page.fill('#expr', 'vigil_build_');
+  await page.waitForSelector('button.suggestion:has-text("vigil_build_info")');
+  await page.click('button.suggestion:has-text("vigil_build_info")');
+  assert.equal(await page.inputValue('#expr'), 'vigil_build_info');
+  await page.click('#tab-graph');
+  await page.waitForURL(/tab=graph/);
+  await page.click('button:has-text("Run query")');
+  await page.waitForSelector('#query-graph canvas[data-drawn="true"]');
+  await page.screenshot({ path: artifactPath('explore-graph.png') });
   // A failed query is an answer, not a script error.
   assert.deepEqual(errors.filter((e) => !e.includes('500')), []);
   await page.close();

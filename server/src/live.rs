@@ -60,16 +60,20 @@ type EvalResult = Arc<Result<Vec<QuerySeries>, String>>;
 
 /// Range evaluations keyed by (expression, start, end, step), kept a few seconds so that every
 /// viewer woken by the same commit shares one evaluation.
+type EvalKey = (String, i64, i64, i64);
+/// When an entry was made, and the evaluation every waiter shares.
+type EvalEntry = (Instant, Arc<OnceCell<EvalResult>>);
+
 #[derive(Default)]
 pub struct EvalCache {
-    entries: parking_lot::Mutex<HashMap<(String, i64, i64, i64), (Instant, Arc<OnceCell<EvalResult>>)>>,
+    entries: parking_lot::Mutex<HashMap<EvalKey, EvalEntry>>,
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl EvalCache {
     /// The cell for a key, evicting expired entries; the caller initialises it once.
-    fn cell(&self, key: (String, i64, i64, i64), generation: u64) -> Arc<OnceCell<EvalResult>> {
+    fn cell(&self, key: EvalKey, generation: u64) -> Arc<OnceCell<EvalResult>> {
         let mut entries = self.entries.lock();
         let now = Instant::now();
         entries.retain(|_, (at, _)| now.duration_since(*at) < CACHE_TTL);

@@ -60,6 +60,8 @@ impl Query {
                     Some((k, v)) => (decode(k), decode(v)),
                     None => (decode(p), String::new()),
                 })
+                // Nameless form fields carry nothing.
+                .filter(|(k, _)| !k.is_empty())
                 .collect(),
         )
     }

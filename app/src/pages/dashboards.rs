@@ -8,13 +8,12 @@ use leptos_router::hooks::use_location;
 use crate::dashboard::url::Query;
 use crate::model::DashboardSummary;
 
+/// The dashboards matching the page's query string (`query`, repeated `tag`).
 #[server]
-pub async fn list_dashboards(
-    query: String,
-    tags: Vec<String>,
-) -> Result<Vec<DashboardSummary>, ServerFnError> {
+pub async fn list_dashboards(search: String) -> Result<Vec<DashboardSummary>, ServerFnError> {
     let backend = crate::model::backend()?;
-    Ok(backend.dashboards(&query, &tags))
+    let q = Query::parse(&search);
+    Ok(backend.dashboards(q.get("query").unwrap_or_default(), &q.all("tag")))
 }
 
 #[component]
@@ -24,7 +23,7 @@ pub fn DashboardsPage() -> impl IntoView {
         let q = Query::parse(&location.search.get());
         (q.get("query").unwrap_or_default().to_string(), q.all("tag"))
     };
-    let list = Resource::new(params, |(query, tags)| list_dashboards(query, tags));
+    let list = Resource::new(move || location.search.get(), list_dashboards);
     let path = move || location.pathname.get();
     view! {
         <Title text="Dashboards" />
