@@ -51,6 +51,13 @@ const CACHE_CONTROL: &str = "private, max-age=10";
 /// Grafana's red, for the query error line.
 const ERROR_COLOR: RGBAColor = RGBAColor(0xe0, 0x2f, 0x44, 1.0);
 
+/// Renders running at once. Each holds up to a 27 MB pixel buffer and a core; a burst of
+/// requests waits here rather than filling the blocking pool (hundreds of threads) and memory.
+static RENDERS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores.clamp(2, 16))
+});
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("{0}")]
@@ -218,7 +225,15 @@ async fn render(backend: SharedBackend, uid: String, query: String) -> Response 
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let task = tokio::task::spawn_blocking(move || render_blocking(backend.as_ref(), &uid, &params));
+    let permit = match RENDERS.acquire().await {
+        Ok(p) => p,
+        Err(e) => return RenderError::Task(e.to_string()).into_response(),
+    };
+    // The permit moves into the task: a client that hangs up does not end the work it started.
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        render_blocking(backend.as_ref(), &uid, &params)
+    });
     let (body, content_type, error) = match task.await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => return e.into_response(),
