@@ -5,16 +5,19 @@
 //!
 //! The parts: [`RenderParams::parse`] reads and bounds the query string (size, scale, theme,
 //! format, range, `var-*`); the handler looks up the dashboard and panel, runs the panel's
-//! queries through `app::dashboard::load::load_panel` (as the dashboard page does) and draws, all
-//! in `spawn_blocking` since both are CPU work. [`draw_image`] lays out a header (title, and the
-//! query error when one failed — the image is still drawn, as Grafana does, and the error is
-//! repeated in an `X-Vigil-Panel-Error` header) above the chart on any plotters backend;
-//! [`render_png`] and [`render_svg`] pick the backend. Text on the bitmap goes through
-//! [`GlyphBackend`], a thin wrapper that rasterizes the embedded DejaVu Sans (see
-//! `server/assets/fonts/`) with ab_glyph and anchors it as a browser canvas does, so labels sit
-//! where the chart code's layout (tuned for the canvas) expects them; no system font is looked
-//! up, and the wasm bundle carries none of it (only the server's plotters has `bitmap_backend`).
+//! queries through `app::dashboard::load::load_panel` (as the dashboard page does) and draws,
+//! all in `spawn_blocking` since both are CPU work (a semaphore bounds how many at once). A
+//! signed embed link, which the auth layer checks covers the dashboard and panel, fixes its
+//! variables over the URL's. [`draw_image`] lays out a header (title, and the query error when
+//! one failed — the image is still drawn, as Grafana does, and the error is repeated in an
+//! `X-Vigil-Panel-Error` header) above the chart on any plotters backend; [`render_png`] and
+//! [`render_svg`] pick the backend. Text on the bitmap goes through [`GlyphBackend`], a thin
+//! wrapper that rasterizes the embedded DejaVu Sans (see `server/assets/fonts/`) with ab_glyph
+//! and anchors it as a browser canvas does, so labels sit where the chart code's layout (tuned
+//! for the canvas) expects them; no system font is looked up, and the wasm bundle carries none
+//! of it (only the server's plotters has `bitmap_backend`).
 
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
@@ -26,7 +29,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use plotters::coord::Shift;
 use plotters::prelude::{BitMapBackend, DrawingArea, DrawingBackend, IntoDrawingArea, SVGBackend};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -37,6 +40,7 @@ use plotters_backend::{
 };
 use serde_json::json;
 
+use crate::embed::EmbedScope;
 use crate::web::WebState;
 
 /// Largest width or height of an image, in output pixels (after `scale`).
@@ -73,6 +77,8 @@ pub enum RenderError {
          stat, gauge, bargauge and heatmap panels"
     )]
     Unsupported { id: i64, kind: String },
+    #[error("this embed link is for another dashboard or panel")]
+    OutOfScope,
     #[error("the embedded font cannot be read")]
     Font,
     #[error(transparent)]
@@ -90,6 +96,7 @@ impl RenderError {
                 StatusCode::BAD_REQUEST
             }
             RenderError::DashboardNotFound(_) | RenderError::PanelNotFound { .. } => StatusCode::NOT_FOUND,
+            RenderError::OutOfScope => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -180,6 +187,12 @@ impl RenderParams {
         Ok(p)
     }
 
+    /// Replaces the URL's selections of the variables an embed link fixes with the link's.
+    pub fn fix_vars(&mut self, fixed: &BTreeMap<String, Vec<String>>) {
+        self.vars.retain(|(name, _)| !fixed.contains_key(name));
+        self.vars.extend(fixed.iter().map(|(name, values)| (name.clone(), values.clone())));
+    }
+
     /// The image's size in pixels.
     pub fn pixels(&self) -> (u32, u32) {
         let px = |css: u32| (f64::from(css) * self.scale).round().min(f64::from(u32::MAX)) as u32;
@@ -208,23 +221,33 @@ async fn render_unslugged(
     State(backend): State<SharedBackend>,
     Path(uid): Path<String>,
     RawQuery(query): RawQuery,
+    scope: Option<Extension<EmbedScope>>,
 ) -> Response {
-    render(backend, uid, query.unwrap_or_default()).await
+    render(backend, uid, query.unwrap_or_default(), scope.map(|s| s.0)).await
 }
 
 async fn render_slugged(
     State(backend): State<SharedBackend>,
     Path((uid, _slug)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    scope: Option<Extension<EmbedScope>>,
 ) -> Response {
-    render(backend, uid, query.unwrap_or_default()).await
+    render(backend, uid, query.unwrap_or_default(), scope.map(|s| s.0)).await
 }
 
-async fn render(backend: SharedBackend, uid: String, query: String) -> Response {
-    let params = match RenderParams::parse(&query) {
+/// `scope` is a signed embed link's, when the request came with one (the auth layer checked
+/// it covers this dashboard and panel).
+async fn render(backend: SharedBackend, uid: String, query: String, scope: Option<EmbedScope>) -> Response {
+    let mut params = match RenderParams::parse(&query) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if let Some(scope) = scope {
+        if !scope.allows(&uid, Some(params.panel_id)) {
+            return RenderError::OutOfScope.into_response();
+        }
+        params.fix_vars(&scope.vars);
+    }
     let permit = match RENDERS.acquire().await {
         Ok(p) => p,
         Err(e) => return RenderError::Task(e.to_string()).into_response(),

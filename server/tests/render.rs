@@ -84,7 +84,7 @@ fn panel_images() {
         "panels": [
             // Known data without waiting for scrapes: two constant series, the second from a
             // variable. Series 0 is the classic palette's #7EB26D, series 1 #EAB839.
-            {"id": 1, "type": "timeseries", "title": "Levels", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+            {"id": 1, "type": "timeseries", "title": "Levels $level", "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
              "targets": [{"refId": "A", "expr": "vector(1)", "legendFormat": "one"},
                          {"refId": "B", "expr": "vector($level)", "legendFormat": "level"}]},
             {"id": 2, "type": "timeseries", "title": "Broken", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
@@ -132,7 +132,28 @@ fn panel_images() {
     assert_eq!(h["content-type"], "image/svg+xml");
     let svg = String::from_utf8(body).unwrap();
     assert!(svg.starts_with("<svg") && (svg.contains("<polyline") || svg.contains("<path")), "{svg}");
-    assert!(svg.contains("Levels") && svg.contains("level"), "title and legend: {svg}");
+    assert!(svg.contains("Levels 5") && svg.contains("\nlevel\n"), "title and legend: {svg}");
+
+    // A signed embed link's fixed variables win over the URL's.
+    let svg_of = |q: &str| {
+        let (s, _, body) = get(&format!("{b}/render/d-solo/img-1/images?panelId=1&format=svg&{q}"));
+        assert_eq!(s, 200, "{q}");
+        String::from_utf8(body).unwrap()
+    };
+    assert!(svg_of("var-level=9").contains("Levels 9"));
+    let token = rt().block_on(async {
+        let r = client
+            .post(format!("{b}/api/embed/tokens"))
+            .header("Content-Type", "application/json")
+            .body(json!({"uid": "img-1", "panelId": 1, "vars": {"level": ["5"]}}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    });
+    assert!(svg_of(&format!("var-level=9&token={token}")).contains("Levels 5"));
 
     // A failing query still draws (with the error), and says why in a header.
     let (s, h, body) = get(&format!("{b}/render/d-solo/img-1/images?panelId=2&width=400&height=200"));

@@ -32,6 +32,15 @@ fn defaults_and_grafana_parameters() {
 }
 
 #[test]
+fn embed_links_fix_their_variables() {
+    let mut p = parse("panelId=1&var-job=api&var-env=dev&var-env=prod").unwrap();
+    let fixed = BTreeMap::from([("env".to_string(), vec!["staging".to_string()])]);
+    p.fix_vars(&fixed);
+    assert_eq!(p.vars, vec![("job".into(), vec!["api".into()]), ("env".into(), vec!["staging".into()])]);
+    assert_eq!(RenderError::OutOfScope.status(), StatusCode::FORBIDDEN);
+}
+
+#[test]
 fn bad_parameters_are_named() {
     let msg = |q: &str| match parse(q) {
         Err(e) => {
