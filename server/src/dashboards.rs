@@ -17,6 +17,8 @@ pub use store::{DashboardStore, Entry, LoadProblem, StoreError};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("vigil.json", include_str!("dashboards/builtin/vigil.json")),
     ("node.json", include_str!("dashboards/builtin/node.json")),
+    // The container-app dashboard ships with the compose example; `vigil demo` opens it.
+    ("image-gallery.json", crate::demo::IMAGE_GALLERY_DASHBOARD),
 ];
 
 /// Adds the built-in dashboards to `store`, read-only. A built-in that does not parse is a bug

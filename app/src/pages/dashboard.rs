@@ -645,7 +645,9 @@ fn PanelBox(
         .into_any(),
     };
     view! {
-        <section class="panel" style=style data-panel-id=id.to_string() data-panel-type=kind.clone()>
+        <section class="panel" style=style data-panel-id=id.to_string() data-panel-type=kind.clone()
+            data-series=move || data.with(|d| d.series.iter().filter(|s| !s.points.is_empty()).count())
+            data-current-series=move || data.with(current_series)>
             <header class="panel-header">
                 <h2 class="panel-title" title=description>{title}</h2>
                 <a class="panel-link" href=view_href.clone() title="View this panel alone">"View"</a>
@@ -655,6 +657,13 @@ fn PanelBox(
             <div class="panel-body">{body}</div>
         </section>
     }
+}
+
+/// Series with a point in the last two steps of the range: what is "up now" on a panel (tests
+/// and the curious read it from the panel's `data-current-series`).
+pub fn current_series(d: &PanelData) -> usize {
+    let recent = d.end_ms - 2 * d.step_ms.max(1);
+    d.series.iter().filter(|s| s.points.last().is_some_and(|p| p.0 >= recent)).count()
 }
 
 /// The editor's preview: the panel as it will look, drawn from the preview's data.
