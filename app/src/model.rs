@@ -87,6 +87,16 @@ pub fn backend() -> Result<SharedBackend, leptos::prelude::ServerFnError> {
     })
 }
 
+/// What a signed embed link grants, as the server's access check found it on the request: one
+/// dashboard (or one of its panels) with some variables fixed. Pages and server functions that
+/// find one in the request must stay inside it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmbedGrant {
+    pub uid: String,
+    pub panel_id: Option<i64>,
+    pub vars: Vec<(String, Vec<String>)>,
+}
+
 /// A dashboard in the list pages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSummary {

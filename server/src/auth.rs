@@ -216,6 +216,10 @@ fn scope_covers(scope: &EmbedScope, path: &str, query: Option<&str>) -> bool {
     if let Some(rest) = path.strip_prefix("/d/").or_else(|| path.strip_prefix("/api/dashboards/uid/")) {
         return scope.allows(&first(rest), None) && !path.ends_with("/export");
     }
+    // The live stream checks each subscription against the scope it finds in the extensions.
+    if path == "/api/live/ws" {
+        return true;
+    }
     server_fn_name(path).is_some_and(|name| EMBED_SERVER_FNS.contains(&name))
 }
 
@@ -240,6 +244,12 @@ pub async fn guard(State(services): State<Arc<Services>>, mut req: Request, next
         if let Some(token) = embed_token(&req) {
             match services.verify_embed_token(&token) {
                 Ok(scope) if scope_covers(&scope, &path, req.uri().query()) => {
+                    // The UI crate cannot name `EmbedScope`; it reads the same grant as its own type.
+                    req.extensions_mut().insert(app::model::EmbedGrant {
+                        uid: scope.uid.clone(),
+                        panel_id: scope.panel_id,
+                        vars: scope.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    });
                     req.extensions_mut().insert(scope);
                     return next.run(req).await;
                 }

@@ -123,8 +123,13 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-pub async fn ws_handler(ws: WebSocketUpgrade, State(services): State<Arc<Services>>) -> Response {
-    ws.on_upgrade(move |socket| serve(socket, services))
+pub async fn ws_handler(
+    ws: WebSocketUpgrade,
+    State(services): State<Arc<Services>>,
+    grant: Option<axum::Extension<app::model::EmbedGrant>>,
+) -> Response {
+    let grant = grant.map(|g| g.0);
+    ws.on_upgrade(move |socket| serve(socket, services, grant))
 }
 
 fn frame(value: &impl Serialize) -> Message {
@@ -135,7 +140,7 @@ fn error_frame(message: &str) -> Message {
     frame(&serde_json::json!({ "type": "error", "message": message }))
 }
 
-async fn serve(mut socket: WebSocket, services: Arc<Services>) {
+async fn serve(mut socket: WebSocket, services: Arc<Services>, grant: Option<app::model::EmbedGrant>) {
     let live = services.live.clone();
     let mut commits = live.commits.subscribe();
     let mut sub: Option<Subscription> = None;
@@ -149,7 +154,7 @@ async fn serve(mut socket: WebSocket, services: Arc<Services>) {
                 };
                 match serde_json::from_str::<ClientMessage>(&text) {
                     Ok(ClientMessage::Subscribe { uid, search, since }) => {
-                        match subscribe(&services, uid, search, since).await {
+                        match subscribe(&services, uid, search, since, grant.as_ref()).await {
                             Ok(s) => {
                                 let n = s.plans.len();
                                 sub = Some(s);
@@ -195,10 +200,21 @@ async fn subscribe(
     uid: String,
     search: String,
     since: Option<i64>,
+    grant: Option<&app::model::EmbedGrant>,
 ) -> Result<Subscription, String> {
     let backend = UiBackend(services.clone());
     let (dashboard, _) = backend.dashboard(&uid).ok_or_else(|| format!("Dashboard {uid:?} not found"))?;
-    let q = Query::parse(&search);
+    let mut q = Query::parse(&search);
+    // Through an embed link: its dashboard only, its panel only, its variables fixed.
+    if let Some(g) = grant {
+        if g.uid != uid {
+            return Err("this embed link is for another dashboard".into());
+        }
+        for (name, values) in &g.vars {
+            q.set(&format!("var-{name}"), values);
+        }
+    }
+    let only_panel = grant.and_then(|g| g.panel_id);
     let now = now_ms();
     let range = resolve_range(&dashboard, q.get("from"), q.get("to"), now);
     let vars = q.variables();
@@ -209,6 +225,8 @@ async fn subscribe(
     })
     .await
     .map_err(|e| format!("planning failed: {e}"))?;
+    let plans: Vec<PanelPlan> =
+        plans.into_iter().filter(|p| only_panel.is_none_or(|id| id == p.id)).collect();
     let since = since.unwrap_or(range.1);
     // Resend from the step the page showed last: it may have been evaluated before all of its
     // samples arrived.

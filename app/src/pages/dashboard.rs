@@ -27,14 +27,30 @@ pub async fn load_dashboard(uid: String, search: String) -> Result<DashboardView
     let backend = crate::model::backend()?;
     let (dashboard, meta) =
         backend.dashboard(&uid).ok_or_else(|| ServerFnError::new(format!("Dashboard {uid:?} not found")))?;
-    let q = Query::parse(&search);
+    let mut q = Query::parse(&search);
+    // A signed embed link's request: only its dashboard, only its panel, its variables fixed.
+    let grant: Option<crate::model::EmbedGrant> =
+        leptos_axum::extract::<axum::Extension<crate::model::EmbedGrant>>().await.ok().map(|e| e.0);
+    if let Some(g) = &grant {
+        if g.uid != uid {
+            return Err(ServerFnError::new("this embed link is for another dashboard"));
+        }
+        for (name, values) in &g.vars {
+            q.set(&format!("var-{name}"), values);
+        }
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default();
     let range = load::resolve_range(&dashboard, q.get("from"), q.get("to"), now);
     let source: &dyn crate::model::DataSource = backend.as_ref();
-    Ok(load::load_view(source, dashboard, meta, range, &q.variables()))
+    let mut view = load::load_view(source, dashboard, meta, range, &q.variables());
+    if let Some(only) = grant.and_then(|g| g.panel_id) {
+        view.panels.retain(|p| p.id == only);
+        view.dashboard.panels.retain(|p| p.id == only || p.panels.iter().any(|c| c.id == only));
+    }
+    Ok(view)
 }
 
 /// The hovered time, shared by the panels of a dashboard with a shared crosshair.
@@ -430,7 +446,13 @@ mod live {
         let location = window.location();
         let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss" } else { "ws" };
         let Ok(host) = location.host() else { return };
-        let Ok(ws) = web_sys::WebSocket::new(&format!("{scheme}://{host}/api/live/ws")) else { return };
+        // An embed link's token travels on: without anonymous viewers it is the only way in.
+        let token = Query::parse(&location.search().unwrap_or_default()).get("token").map(str::to_string);
+        let url = match token {
+            Some(t) => format!("{scheme}://{host}/api/live/ws?token={}", crate::dashboard::url::encode(&t)),
+            None => format!("{scheme}://{host}/api/live/ws"),
+        };
+        let Ok(ws) = web_sys::WebSocket::new(&url) else { return };
         let subscribe =
             serde_json::json!({"type": "subscribe", "uid": uid, "search": search, "since": since})
                 .to_string();
