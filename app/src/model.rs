@@ -55,6 +55,8 @@ pub struct QueryTable {
 pub trait Backend: DataSource + Send + Sync + 'static {
     fn status(&self) -> StatusInfo;
     fn targets(&self) -> Vec<TargetInfo>;
+    /// Head statistics, top metrics by series and provisioning problems.
+    fn storage_stats(&self) -> StorageStats;
     /// Evaluates a PromQL expression at the current time; the error is the message to show.
     fn instant_query(&self, expr: &str) -> Result<QueryTable, String>;
     fn dashboards(&self, query: &str, tags: &[String]) -> Vec<DashboardSummary>;
@@ -95,6 +97,20 @@ pub struct EmbedGrant {
     pub uid: String,
     pub panel_id: Option<i64>,
     pub vars: Vec<(String, Vec<String>)>,
+}
+
+/// Storage and provisioning facts for the Status page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorageStats {
+    pub head_series: usize,
+    pub label_pairs: usize,
+    /// Oldest and newest sample time in the head, ms; `None` while empty.
+    pub head_range: Option<(i64, i64)>,
+    pub disk_bytes: u64,
+    /// Metric names with the most series: (name, series).
+    pub top_metrics: Vec<(String, usize)>,
+    /// Broken provisioning files, one line each.
+    pub provisioning_problems: Vec<String>,
 }
 
 /// A dashboard in the list pages.

@@ -104,3 +104,28 @@ test('Explore runs a PromQL query after hydration and shows errors by name', asy
   assert.deepEqual(errors.filter((e) => !e.includes('500')), []);
   await page.close();
 });
+
+test('Status shows storage statistics and Targets filters by health', async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/status`);
+  await hydrated(page);
+  await page.waitForSelector('#tsdb-stats');
+  const deadline = Date.now() + 30_000;
+  // The first self-scrape fills the top-metrics table.
+  while ((await page.locator('#top-metrics tbody tr').count()) === 0) {
+    assert.ok(Date.now() < deadline, 'no metrics on the Status page after 30 s');
+    await page.waitForTimeout(1000);
+    await page.reload();
+    await hydrated(page);
+  }
+  await page.goto(`${vigil.base}/targets`);
+  await hydrated(page);
+  await page.click('#health-filter a[data-health="down"]');
+  await page.waitForURL(/health=down/);
+  await page.waitForFunction(() => document.querySelectorAll('#targets tbody tr').length === 0);
+  await page.click('#health-filter a[data-health="all"]');
+  await page.waitForFunction(() => document.querySelectorAll('#targets tbody tr').length === 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

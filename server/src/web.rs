@@ -210,6 +210,26 @@ impl Backend for UiBackend {
         Some((e.dashboard, meta))
     }
 
+    fn storage_stats(&self) -> app::model::StorageStats {
+        let mut out = app::model::StorageStats {
+            provisioning_problems: self.0.provisioning_problems(),
+            ..Default::default()
+        };
+        if let Some(db) = self.0.db.get() {
+            let stats = db.index_stats(10);
+            out.head_series = stats.num_series;
+            out.label_pairs = stats.num_label_pairs;
+            out.head_range = db.head().time_range();
+            out.disk_bytes = db.disk_bytes();
+            out.top_metrics = stats
+                .series_count_by_metric_name
+                .iter()
+                .map(|s| (s.name.clone(), s.count as usize))
+                .collect();
+        }
+        out
+    }
+
     fn check_query(&self, expr: &str) -> Result<(), String> {
         if expr.trim().is_empty() {
             return Ok(());

@@ -4,13 +4,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::model::StatusInfo;
+use crate::model::{StatusInfo, StorageStats};
 use crate::time::format_utc;
 
 /// Reads the server's status for the page.
 #[server]
-pub async fn load_status() -> Result<StatusInfo, ServerFnError> {
-    Ok(crate::model::backend()?.status())
+pub async fn load_status() -> Result<(StatusInfo, StorageStats), ServerFnError> {
+    let backend = crate::model::backend()?;
+    Ok((backend.status(), backend.storage_stats()))
 }
 
 #[component]
@@ -22,11 +23,48 @@ pub fn StatusPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading status…"</p> }>
             {move || Suspend::new(async move {
                 match info.await {
-                    Ok(info) => view! { <StatusTables info /> }.into_any(),
+                    Ok((info, stats)) => view! { <StorageTables stats /><StatusTables info /> }.into_any(),
                     Err(e) => view! { <p class="error">"Could not load status: " {e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn StorageTables(stats: StorageStats) -> impl IntoView {
+    let range = match stats.head_range {
+        Some((a, b)) => format!("{} to {}", format_utc(a), format_utc(b)),
+        None => "empty".to_string(),
+    };
+    let problems = stats.provisioning_problems;
+    view! {
+        {(!problems.is_empty()).then(|| view! {
+            <section class="card" id="provisioning-problems">
+                <h2>"Provisioning problems"</h2>
+                <ul>{problems.into_iter().map(|p| view! { <li class="error">{p}</li> }).collect_view()}</ul>
+            </section>
+        })}
+        <section class="card">
+            <h2>"Storage"</h2>
+            <table class="kv" id="tsdb-stats">
+                <tbody>
+                    <tr><th>"Head series"</th><td>{stats.head_series}</td></tr>
+                    <tr><th>"Label pairs"</th><td>{stats.label_pairs}</td></tr>
+                    <tr><th>"Head time range"</th><td>{range}</td></tr>
+                    <tr><th>"Bytes on disk"</th><td>{crate::chart::units::format_value(stats.disk_bytes as f64, "bytes", None)}</td></tr>
+                </tbody>
+            </table>
+            <h2>"Top metrics by series"</h2>
+            <table class="grid" id="top-metrics">
+                <thead><tr><th>"Metric"</th><th>"Series"</th></tr></thead>
+                <tbody>
+                    {stats.top_metrics.into_iter().map(|(name, n)| view! {
+                        <tr><td class="series">{name}</td><td>{n}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 

@@ -15,6 +15,9 @@ pub async fn load_targets() -> Result<Vec<TargetInfo>, ServerFnError> {
 #[component]
 pub fn TargetsPage() -> impl IntoView {
     let targets = Resource::new(|| (), |_| load_targets());
+    let location = leptos_router::hooks::use_location();
+    let health =
+        move || crate::dashboard::url::Query::parse(&location.search.get()).get("health").map(str::to_string);
     view! {
         <Title text="Targets" />
         <h1>"Targets"</h1>
@@ -24,7 +27,18 @@ pub fn TargetsPage() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! {
                         <p class="muted">"The configuration defines no scrape targets."</p>
                     }.into_any(),
-                    Ok(list) => view! { <TargetTable list /> }.into_any(),
+                    Ok(list) => {
+                        let filter = health();
+                        let counts = |h: &str| list.iter().filter(|t| t.health == h).count();
+                        let links = [("All", None, list.len()), ("Up", Some("up"), counts("up")), ("Down", Some("down"), counts("down")), ("Unknown", Some("unknown"), counts("unknown"))];
+                        let nav = links.into_iter().map(|(label, h, n)| {
+                            let href = match h { Some(h) => format!("/targets?health={h}"), None => "/targets".to_string() };
+                            let active = filter.as_deref() == h;
+                            view! { <a href=href class:active=active data-health=h.unwrap_or("all")>{format!("{label} ({n})")}</a> }
+                        }).collect_view();
+                        let list: Vec<TargetInfo> = list.into_iter().filter(|t| filter.as_deref().is_none_or(|h| t.health == h)).collect();
+                        view! { <nav class="tabs" id="health-filter">{nav}</nav><TargetTable list /> }.into_any()
+                    }
                     Err(e) => view! { <p class="error">"Could not load targets: " {e.to_string()}</p> }.into_any(),
                 }
             })}
