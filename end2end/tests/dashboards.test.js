@@ -261,3 +261,30 @@ test('the panel editor shows syntax errors at their position, saves with a messa
   await stale.close();
   await page.close();
 });
+
+test('rows open and close, moving the panels below them', async () => {
+  await save({
+    uid: 'e2e-rows', title: 'E2E rows', version: 0,
+    panels: [
+      { id: 1, type: 'text', title: 'top', gridPos: { x: 0, y: 0, w: 24, h: 3 }, options: { content: 'top' } },
+      { id: 2, type: 'row', title: 'Closed row', collapsed: true, gridPos: { x: 0, y: 3, w: 24, h: 1 },
+        panels: [{ id: 3, type: 'text', title: 'inside closed', gridPos: { x: 0, y: 4, w: 24, h: 4 }, options: { content: 'hidden' } }] },
+      { id: 4, type: 'row', title: 'Open row', collapsed: false, gridPos: { x: 0, y: 4, w: 24, h: 1 } },
+      { id: 5, type: 'text', title: 'inside open', gridPos: { x: 0, y: 5, w: 24, h: 4 }, options: { content: 'shown' } },
+    ],
+  });
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/d/e2e-rows/e2e-rows`);
+  await hydrated(page);
+  const ids = () => page.$$eval('section.panel', (ps) => ps.map((p) => p.dataset.panelId));
+  assert.deepEqual(await ids(), ['1', '5']);
+  await page.click('button[data-row-id="2"]');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 3);
+  assert.deepEqual((await ids()).sort(), ['1', '3', '5']);
+  await page.click('button[data-row-id="4"]');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 2);
+  assert.deepEqual((await ids()).sort(), ['1', '3']);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

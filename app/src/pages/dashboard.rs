@@ -170,7 +170,8 @@ fn DashboardBody(
     let theme = theme_of(&query);
     let shared = d.graph_tooltip >= 1;
     let tags = d.tags.clone();
-    let placed = layout(&view, view_panel);
+    // Rows the viewer opened or closed on this page (their stored state stays as saved).
+    let toggled = RwSignal::new(Vec::<i64>::new());
     // Each panel's data is a signal so the live stream can append to it and the canvas redraws.
     let signals: Vec<(i64, RwSignal<PanelData>)> =
         view.panels.iter().map(|r| (r.id, RwSignal::new(r.data.clone()))).collect();
@@ -189,16 +190,22 @@ fn DashboardBody(
         || query.get("to").is_some_and(|t| t.starts_with("now"));
     let live = live && refresh != "off";
     let uid = d.uid.clone();
-    let panels = placed
+    let layout_view = view.clone();
+    let (path_for_grid, query_for_grid) = (path.clone(), query.clone());
+    let panels = move || {
+        let path = path_for_grid.clone();
+        let query = query_for_grid.clone();
+        layout(&layout_view, view_panel, &toggled.get())
         .into_iter()
         .map(|item| match item {
             Placed::Row { panel, y, collapsed } => {
-                let href = path.clone() + &query.with("viewPanel", None).to_search();
+                let id = panel.id;
+                let toggle = move |_| toggled.update(|t| if let Some(i) = t.iter().position(|x| *x == id) { t.remove(i); } else { t.push(id); });
                 view! {
                     <div class="dash-row" style=format!("grid-column: 1 / span {GRID_COLUMNS}; grid-row: {} / span 1", y + 1)>
-                        <a href=href class="row-title" title=if collapsed { "Collapsed row" } else { "Row" }>
+                        <button type="button" class="row-title" data-row-id=id.to_string() aria-expanded=(!collapsed).to_string() on:click=toggle>
                             {if collapsed { "▸ " } else { "▾ " }}{panel.title.clone()}
-                        </a>
+                        </button>
                     </div>
                 }
                 .into_any()
@@ -213,7 +220,8 @@ fn DashboardBody(
                 .into_any()
             }
         })
-        .collect_view();
+        .collect_view()
+    };
     if let Some(edit) = query.get("editPanel") {
         let panel = match edit.parse::<i64>().ok().and_then(|id| view.dashboard.panel(id).cloned()) {
             Some(p) => p,
@@ -542,7 +550,7 @@ enum Placed {
 
 /// Grid positions for the page: rows and the panels they show. Collapsed rows hide their
 /// panels; with `viewPanel` only that panel is shown, filling the page.
-fn layout(view: &DashboardView, view_panel: Option<i64>) -> Vec<Placed> {
+fn layout(view: &DashboardView, view_panel: Option<i64>, toggled: &[i64]) -> Vec<Placed> {
     let result_of = |id: i64| view.panels.iter().find(|r| r.id == id).cloned().unwrap_or_default();
     if let Some(id) = view_panel {
         return view
@@ -562,24 +570,54 @@ fn layout(view: &DashboardView, view_panel: Option<i64>) -> Vec<Placed> {
             .unwrap_or_default();
     }
     let mut out = Vec::new();
-    for p in &view.dashboard.panels {
-        if p.is_row() {
-            out.push(Placed::Row {
-                panel: p.clone(),
-                y: p.grid_pos.y,
-                collapsed: p.collapsed.unwrap_or(false),
-            });
-        } else {
-            let g = p.grid_pos;
-            out.push(Placed::Panel {
-                panel: p.clone(),
-                result: result_of(p.id),
-                x: g.x.clamp(0, GRID_COLUMNS - 1),
-                y: g.y.max(0),
-                w: g.w.clamp(1, GRID_COLUMNS),
-                h: g.h.max(1),
-            });
+    let place = |p: &Panel, y: i64| {
+        let g = p.grid_pos;
+        Placed::Panel {
+            panel: p.clone(),
+            result: result_of(p.id),
+            x: g.x.clamp(0, GRID_COLUMNS - 1),
+            y: y.max(0),
+            w: g.w.clamp(1, GRID_COLUMNS),
+            h: g.h.max(1),
         }
+    };
+    let panels = &view.dashboard.panels;
+    // Rows the viewer opened or closed move everything below them up or down by their
+    // panels' height, as in Grafana.
+    let mut shift = 0i64;
+    let mut i = 0;
+    while i < panels.len() {
+        let p = &panels[i];
+        if !p.is_row() {
+            out.push(place(p, p.grid_pos.y + shift));
+            i += 1;
+            continue;
+        }
+        let stored_collapsed = p.collapsed.unwrap_or(false);
+        let collapsed = stored_collapsed != toggled.contains(&p.id);
+        let row_y = p.grid_pos.y + shift;
+        out.push(Placed::Row { panel: p.clone(), y: row_y, collapsed });
+        let (children, next): (Vec<&Panel>, usize) = if stored_collapsed {
+            (p.panels.iter().collect(), i + 1)
+        } else {
+            let mut j = i + 1;
+            while j < panels.len() && !panels[j].is_row() {
+                j += 1;
+            }
+            (panels[i + 1..j].iter().collect(), j)
+        };
+        let top = children.iter().map(|c| c.grid_pos.y).min().unwrap_or(0);
+        let extent = children.iter().map(|c| c.grid_pos.y + c.grid_pos.h).max().unwrap_or(top) - top;
+        match (stored_collapsed, collapsed) {
+            (false, false) => children.iter().for_each(|c| out.push(place(c, c.grid_pos.y + shift))),
+            (false, true) => shift -= extent,
+            (true, false) => {
+                children.iter().for_each(|c| out.push(place(c, row_y + 1 + c.grid_pos.y - top)));
+                shift += extent;
+            }
+            (true, true) => {}
+        }
+        i = next;
     }
     out
 }
