@@ -177,6 +177,19 @@ impl DataSource for UiBackend {
     }
 
     fn scrape_interval_ms(&self) -> i64 {
+        // Grafana's rule: the Vigil datasource's `jsonData.timeInterval`, when provisioned, is
+        // the scrape interval `$__interval` and `$__rate_interval` build on.
+        let provisioned = self
+            .0
+            .datasources()
+            .into_iter()
+            .find(|d| d.builtin)
+            .and_then(|d| d.time_interval)
+            .and_then(|t| app::dashboard::timerange::parse_duration(&t))
+            .filter(|&ms| ms > 0);
+        if let Some(ms) = provisioned {
+            return ms;
+        }
         let config = self.0.config.read();
         let shortest = config.scrape_configs.iter().map(|c| c.interval(&config.global)).min();
         shortest.unwrap_or(config.global.scrape_interval.0).as_millis() as i64
