@@ -141,7 +141,7 @@ pub fn SoloPage() -> impl IntoView {
                                 view! {
                                     <Title text=v.dashboard.title.clone() />
                                     <PanelBox panel result data style=String::new() theme shared=false view_href=v.meta.url.clone() />
-                                    {live.then(|| view! { <LiveStream uid search=q.to_search() since=v.to_ms signals /> })}
+                                    {live.then(|| view! { <LiveStream uid search=q.to_search() since=v.to_ms signals connected=RwSignal::new(false) /> })}
                                 }
                                 .into_any()
                             }
@@ -189,6 +189,7 @@ fn DashboardBody(
     let live = query.get("to").is_none_or(|t| t.starts_with("now")) && d.time.to.starts_with("now")
         || query.get("to").is_some_and(|t| t.starts_with("now"));
     let live = live && refresh != "off";
+    let connected = RwSignal::new(false);
     let uid = d.uid.clone();
     let layout_view = view.clone();
     let (path_for_grid, query_for_grid) = (path.clone(), query.clone());
@@ -254,8 +255,9 @@ fn DashboardBody(
         <div class="dash-grid" class:single=view_panel.is_some() style=format!("grid-auto-rows: {GRID_ROW_PX}px")>
             {panels}
         </div>
-        {live.then(|| view! { <LiveStream uid search=query.to_search() since=view.to_ms signals /> })}
-        <AutoRefresh refresh=if live { String::new() } else { refresh } refetch />
+        {live.then(|| view! { <LiveStream uid search=query.to_search() since=view.to_ms signals connected /> })}
+        // Polling is the fallback while the live stream is not connected (or not wanted).
+        <AutoRefresh refresh=if live && refresh.is_empty() { "30s".to_string() } else { refresh } refetch paused=connected />
     }
     .into_any()
 }
@@ -373,15 +375,17 @@ fn LiveStream(
     search: String,
     since: i64,
     signals: Vec<(i64, RwSignal<PanelData>)>,
+    /// True while subscribed; the polling fallback pauses meanwhile.
+    connected: RwSignal<bool>,
 ) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         let alive = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        live::connect(uid, search, since, signals, 0, alive.clone());
+        live::connect(uid, search, since, signals, connected, 0, alive.clone());
         on_cleanup(move || alive.store(false, std::sync::atomic::Ordering::Relaxed));
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (uid, search, since, signals);
+    let _ = (uid, search, since, signals, connected);
 }
 
 /// Merges pushed points into a panel's data: a series' points from the first pushed time on
@@ -447,6 +451,7 @@ mod live {
         search: String,
         since: i64,
         signals: Vec<(i64, RwSignal<PanelData>)>,
+        connected: RwSignal<bool>,
         attempt: u32,
         alive: Arc<AtomicBool>,
     ) {
@@ -484,7 +489,11 @@ mod live {
                             }
                         }
                     }
-                    "error" => leptos::logging::warn!("live updates unavailable: {}", update.message),
+                    "subscribed" => connected.set(true),
+                    "error" => {
+                        connected.set(false);
+                        leptos::logging::warn!("live updates unavailable: {}", update.message)
+                    }
                     _ => {}
                 }
             });
@@ -495,6 +504,7 @@ mod live {
             let ws = ws.clone();
             move || {
                 ws.set_onclose(None);
+                connected.set(false);
                 if !alive.load(Ordering::Relaxed) {
                     return;
                 }
@@ -503,7 +513,7 @@ mod live {
                 let (uid, search, signals, alive) =
                     (uid.clone(), search.clone(), signals.clone(), alive.clone());
                 set_timeout(
-                    move || connect(uid, search, since, signals, attempt + 1, alive),
+                    move || connect(uid, search, since, signals, connected, attempt + 1, alive),
                     std::time::Duration::from_millis(delay),
                 );
             }
@@ -528,19 +538,28 @@ mod live {
 
 /// Re-runs the page's queries every `refresh` (Grafana's auto-refresh), in the browser only.
 #[component]
-fn AutoRefresh(refresh: String, refetch: impl Fn() + Clone + Send + Sync + 'static) -> impl IntoView {
+fn AutoRefresh(
+    refresh: String,
+    refetch: impl Fn() + Clone + Send + Sync + 'static,
+    /// While true (the live stream is connected), ticks do nothing: pushes keep the page fresh.
+    paused: RwSignal<bool>,
+) -> impl IntoView {
     let ms = crate::dashboard::timerange::parse_duration(&refresh).filter(|&ms| ms >= 1000);
     #[cfg(feature = "hydrate")]
     {
         if let Some(ms) = ms {
-            if let Ok(handle) = set_interval_with_handle(refetch, std::time::Duration::from_millis(ms as u64))
-            {
+            let tick = move || {
+                if !paused.get_untracked() {
+                    refetch()
+                }
+            };
+            if let Ok(handle) = set_interval_with_handle(tick, std::time::Duration::from_millis(ms as u64)) {
                 on_cleanup(move || handle.clear());
             }
         }
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (ms, refetch);
+    let _ = (ms, refetch, paused);
 }
 
 enum Placed {
