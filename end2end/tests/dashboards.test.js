@@ -3,30 +3,21 @@
 // errors show on their panel, and hostile dashboard JSON runs no script.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startVigil, launchBrowser, artifactPath, watchErrors } from './harness.js';
+import { startVigil, launchBrowser, artifactPath, watchErrors, hydrated, firstScrape } from './harness.js';
 
 let vigil;
 let browser;
 before(async () => {
   vigil = await startVigil();
   browser = await launchBrowser();
-  // Wait for the first self-scrape: the panels below need its samples.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await (await fetch(`${vigil.base}/api/v1/query?query=up`)).json();
-    if (r.data?.result?.length) break;
-    if (Date.now() > deadline) throw new Error('no self-scrape within 30 s');
-    await new Promise((ok) => setTimeout(ok, 250));
-  }
+  // The panels below need the first self-scrape's samples.
+  await firstScrape(vigil.base);
 });
 after(async () => {
   await browser?.close();
   await vigil?.stop();
 });
 
-async function hydrated(page) {
-  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000 });
-}
 
 async function save(dashboard) {
   const r = await fetch(`${vigil.base}/api/dashboards/db`, {

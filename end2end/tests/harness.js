@@ -96,3 +96,19 @@ export function watchErrors(page) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   return errors;
 }
+
+/** Waits until the WebAssembly app has hydrated the page (`attached`: embeds have no height). */
+export async function hydrated(page) {
+  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000, state: 'attached' });
+}
+
+/** Waits until Vigil's self-scrape has stored `up` (the first scrape lands within 15 s). */
+export async function firstScrape(base) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await (await fetch(`${base}/api/v1/query?query=up`)).json();
+    if (r.data?.result?.length) return;
+    if (Date.now() > deadline) throw new Error('no self-scrape within 30 s');
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
+}

@@ -5,29 +5,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startVigil, launchBrowser, artifactPath, watchErrors, root } from './harness.js';
+import { startVigil, launchBrowser, artifactPath, watchErrors, root, hydrated, firstScrape } from './harness.js';
 
 let vigil;
 let browser;
 before(async () => {
   vigil = await startVigil();
   browser = await launchBrowser();
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const r = await (await fetch(`${vigil.base}/api/v1/query?query=up`)).json();
-    if (r.data?.result?.length) break;
-    if (Date.now() > deadline) throw new Error('no self-scrape within 30 s');
-    await new Promise((ok) => setTimeout(ok, 250));
-  }
+  await firstScrape(vigil.base);
 });
 after(async () => {
   await browser?.close();
   await vigil?.stop();
 });
 
-async function hydrated(page) {
-  await page.waitForSelector('html[data-hydrated="true"]', { timeout: 20_000, state: 'attached' });
-}
 
 test('a share link with a locked time range reopens the same view', async () => {
   const page = await browser.context.newPage();
