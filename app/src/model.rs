@@ -203,4 +203,10 @@ pub trait DataSource: Send + Sync {
     fn label_names(&self, selector: Option<&str>, start_ms: i64, end_ms: i64) -> Result<Vec<String>, String>;
     /// The default scrape interval, the floor of `$__interval` and the base of `$__rate_interval`.
     fn scrape_interval_ms(&self) -> i64;
+    /// Another datasource a panel names (`{"type": "prometheus", "uid": …}` or a name), when it
+    /// is not this one: panels then query it instead. `None` means this one.
+    fn for_datasource(&self, reference: &serde_json::Value) -> Option<Box<dyn DataSource + '_>> {
+        let _ = reference;
+        None
+    }
 }

@@ -181,6 +181,191 @@ async fn proxy(
     }
 }
 
+/// A provisioned external Prometheus-compatible datasource as a dashboard [`DataSource`]: the
+/// page's panel queries go to it over HTTP.
+pub struct External {
+    ds: Datasource,
+}
+
+impl External {
+    /// The external datasource a panel's reference names (by uid, or by name for a string).
+    pub fn find(services: &Services, reference: &Value) -> Option<External> {
+        let wanted = match reference {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => o.get("uid").and_then(Value::as_str)?.to_string(),
+            _ => return None,
+        };
+        let ds = all(services).into_iter().find(|d| !d.builtin && (d.uid == wanted || d.name == wanted))?;
+        Some(External { ds })
+    }
+
+    fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, String> {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            query.append_pair(k, v);
+        }
+        let url = format!("{}/{path}?{}", self.ds.url.trim_end_matches('/'), query.finish());
+        let name = self.ds.name.clone();
+        let auth = self.ds.basic_auth.clone();
+        let fetch = async move {
+            let client = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(120))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut req = client.get(&url);
+            if let Some((user, password)) = &auth {
+                req = req.basic_auth(user, Some(&password.0));
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("datasource {name:?} did not answer: {}", e.without_url()))?;
+            let bytes =
+                resp.bytes().await.map_err(|e| format!("datasource {name:?}: {}", e.without_url()))?;
+            let body: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("datasource {name:?} answered with invalid JSON: {e}"))?;
+            if body["status"] == "success" {
+                Ok(body["data"].clone())
+            } else {
+                Err(format!("datasource {name:?}: {}", body["error"].as_str().unwrap_or("query failed")))
+            }
+        };
+        // The dashboard code calling this is synchronous and may itself run inside a runtime of
+        // either flavour, so the request gets a thread and a small runtime of its own.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| format!("cannot start a runtime for the datasource query: {e}"))?;
+                    runtime.block_on(fetch)
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the datasource query panicked".to_string()))
+        })
+    }
+}
+
+fn labels_of(metric: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = metric
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn point(v: &Value) -> Option<(i64, f64)> {
+    let t = v.get(0)?.as_f64()?;
+    let x: f64 = v.get(1)?.as_str()?.parse().ok()?;
+    Some(((t * 1000.0).round() as i64, x))
+}
+
+impl app::model::DataSource for External {
+    fn range_query(
+        &self,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<app::model::QuerySeries>, String> {
+        let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
+        let data = self.get(
+            "api/v1/query_range",
+            &[
+                ("query", expr.to_string()),
+                ("start", secs(start_ms)),
+                ("end", secs(end_ms)),
+                ("step", secs(step_ms)),
+            ],
+        )?;
+        Ok(data["result"]
+            .as_array()
+            .map(|series| {
+                series
+                    .iter()
+                    .map(|s| {
+                        let points = s["values"]
+                            .as_array()
+                            .map(|v| v.iter().filter_map(point).collect())
+                            .unwrap_or_default();
+                        (labels_of(&s["metric"]), points)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn instant_query_at(&self, expr: &str, time_ms: i64) -> Result<Vec<app::model::QuerySeries>, String> {
+        let data = self.get(
+            "api/v1/query",
+            &[("query", expr.to_string()), ("time", format!("{:.3}", time_ms as f64 / 1000.0))],
+        )?;
+        Ok(match data["resultType"].as_str() {
+            Some("scalar") => point(&data["result"]).map(|p| vec![(Vec::new(), vec![p])]).unwrap_or_default(),
+            Some("vector") => data["result"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|s| Some((labels_of(&s["metric"]), vec![point(&s["value"])?])))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Some("matrix") => data["result"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .map(|s| {
+                            let points = s["values"]
+                                .as_array()
+                                .map(|v| v.iter().filter_map(point).collect())
+                                .unwrap_or_default();
+                            (labels_of(&s["metric"]), points)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        })
+    }
+
+    fn label_values(
+        &self,
+        label: &str,
+        selector: Option<&str>,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, String> {
+        let mut params = vec![("start", (start_ms / 1000).to_string()), ("end", (end_ms / 1000).to_string())];
+        if let Some(s) = selector {
+            params.push(("match[]", s.to_string()));
+        }
+        let data = self.get(&format!("api/v1/label/{label}/values"), &params)?;
+        Ok(data
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
+    fn label_names(&self, selector: Option<&str>, start_ms: i64, end_ms: i64) -> Result<Vec<String>, String> {
+        let mut params = vec![("start", (start_ms / 1000).to_string()), ("end", (end_ms / 1000).to_string())];
+        if let Some(s) = selector {
+            params.push(("match[]", s.to_string()));
+        }
+        let data = self.get("api/v1/labels", &params)?;
+        Ok(data
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
+    fn scrape_interval_ms(&self) -> i64 {
+        self.ds.time_interval.as_deref().and_then(app::dashboard::timerange::parse_duration).unwrap_or(15_000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,6 +176,10 @@ impl DataSource for UiBackend {
         Ok(out)
     }
 
+    fn for_datasource(&self, reference: &serde_json::Value) -> Option<Box<dyn DataSource + '_>> {
+        crate::datasources::External::find(&self.0, reference).map(|e| Box::new(e) as Box<dyn DataSource>)
+    }
+
     fn scrape_interval_ms(&self) -> i64 {
         // Grafana's rule: the Vigil datasource's `jsonData.timeInterval`, when provisioned, is
         // the scrape interval `$__interval` and `$__rate_interval` build on.

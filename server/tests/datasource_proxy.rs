@@ -160,4 +160,60 @@ fn queries_reach_an_external_prometheus() {
         post_form(&format!("{base}/api/datasources/proxy/uid/peer/api/v1/admin/tsdb/snapshot"), "").0,
         403
     );
+
+    // A dashboard panel that names the external datasource draws from it: a series written only
+    // to Prometheus shows on that panel and not on the one reading Vigil's own storage.
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let req = vigil::api::prompb::WriteRequest {
+        timeseries: vec![vigil::api::prompb::TimeSeries {
+            labels: vec![
+                vigil::api::prompb::Label { name: "__name__".into(), value: "peer_only_metric".into() },
+                vigil::api::prompb::Label { name: "job".into(), value: "peer".into() },
+            ],
+            samples: vec![
+                vigil::api::prompb::Sample { value: 5.0, timestamp: ms - 60_000 },
+                vigil::api::prompb::Sample { value: 6.0, timestamp: ms },
+            ],
+        }],
+    };
+    let body = snap::raw::Encoder::new().compress_vec(&prost::Message::encode_to_vec(&req)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{prom}/api/v1/write"))
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert!(status == 204 || status == 200, "remote write to Prometheus: {status}");
+    let dash = serde_json::json!({"dashboard": {"uid": "ext", "title": "External", "time": {"from": "now-15m", "to": "now"}, "panels": [
+        {"id": 1, "type": "timeseries", "title": "peer", "datasource": {"type": "prometheus", "uid": "peer"}, "gridPos": {"x": 0, "y": 0, "w": 12, "h": 8},
+         "targets": [{"refId": "A", "expr": "peer_only_metric", "legendFormat": "from-peer-{{job}}"}]},
+        {"id": 2, "type": "timeseries", "title": "own", "gridPos": {"x": 12, "y": 0, "w": 12, "h": 8},
+         "targets": [{"refId": "A", "expr": "peer_only_metric", "legendFormat": "from-vigil"}]}
+    ]}});
+    let saved = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/api/dashboards/db"))
+            .header("Content-Type", "application/json")
+            .body(dash.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(saved, 200);
+    let page = rt.block_on(async {
+        reqwest::get(format!("{base}/d/ext/external")).await.unwrap().text().await.unwrap()
+    });
+    // Legend rows are `<span class="swatch" …></span>NAME`.
+    assert!(page.contains("></span>from-peer-peer"), "the panel on the external datasource shows its series");
+    assert!(!page.contains("></span>from-vigil"), "Vigil's own storage has no such series");
 }

@@ -430,6 +430,14 @@ fn run_panel(
     to_ms: i64,
     scrape_ms: i64,
 ) -> PanelResult {
+    // The panel's datasource (or, without one, its first query's) may be an external one.
+    let reference = if p.datasource.is_null() {
+        p.targets.iter().map(|t| &t.datasource).find(|d| !d.is_null()).cloned().unwrap_or_default()
+    } else {
+        p.datasource.clone()
+    };
+    let external = if reference.is_null() { None } else { ds.for_datasource(&reference) };
+    let ds: &dyn DataSource = external.as_deref().unwrap_or(ds);
     let plan = plan_panel(p, scope, from_ms, to_ms, scrape_ms);
     let step = plan.step_ms;
     // Grafana aligns range queries to the step so successive refreshes hit the same points; the
