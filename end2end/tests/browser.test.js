@@ -2,7 +2,7 @@
 // page renders without script errors. Screenshots go to end2end/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startVigil, launchBrowser, artifactPath, watchErrors } from './harness.js';
+import { startVigil, launchBrowser, artifactPath, watchErrors, firstScrape } from './harness.js';
 
 let vigil;
 let browser;
@@ -90,7 +90,8 @@ test('Explore runs a PromQL query after hydration and shows errors by name', asy
   assert.match(await page.textContent('#query-error'), /^1:4: /);
   assert.match(page.url(), /expr=sum%28/);
 
-  // The Graph tab draws a range query; suggestions complete metric names.
+  // The Graph tab draws a range query; suggestions complete metric names (once scraped).
+  await firstScrape(vigil.base);
   await page.fill('#expr', 'vigil_build_');
   await page.waitForSelector('button.suggestion:has-text("vigil_build_info")');
   await page.click('button.suggestion:has-text("vigil_build_info")');
