@@ -52,6 +52,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(theme::DarkTheme(RwSignal::new(false)));
     view! {
         <Title formatter=|page: String| {
             if page.is_empty() { "Vigil".to_string() } else { format!("{page} · Vigil") }

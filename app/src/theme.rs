@@ -5,11 +5,16 @@ use leptos::prelude::*;
 
 const STORAGE_KEY: &str = "vigil.theme";
 
+/// Whether the dark theme is on, shared through context so canvases redraw in the new colours.
+#[derive(Clone, Copy)]
+pub struct DarkTheme(pub RwSignal<bool>);
+
 /// A button that flips between the dark and light theme and remembers the choice.
 #[component]
 pub fn ThemeToggle() -> impl IntoView {
     // The server cannot know the stored choice; the browser corrects it right after hydration.
-    let (dark, set_dark) = signal(false);
+    let shared = use_context::<DarkTheme>().map(|d| d.0).unwrap_or_else(|| RwSignal::new(false));
+    let (dark, set_dark) = (shared.read_only(), shared.write_only());
     Effect::new(move |_| set_dark.set(current_is_dark()));
     let toggle = move |_| {
         let next = !dark.get_untracked();

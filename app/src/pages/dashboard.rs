@@ -806,7 +806,19 @@ fn ChartPanel(kind: PanelKind, data: RwSignal<PanelData>, opts: ChartOptions, sh
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         let Some(canvas) = canvas_ref.get() else { return };
-        let drawn = data.with(|d| draw_opts.with_value(|o| chart::draw_on_canvas(&canvas, kind, d, o)));
+        // Follow the theme switch unless the address fixes a theme (embeds, shared links).
+        let forced = Query::parse(&use_location().search.get_untracked()).get("theme").is_some();
+        let dark = use_context::<crate::theme::DarkTheme>().map(|t| t.0.get());
+        let drawn = data.with(|d| {
+            draw_opts.with_value(|o| match dark.filter(|_| !forced) {
+                Some(dark) => {
+                    let mut o = o.clone();
+                    o.theme = if dark { Theme::Dark } else { Theme::Light };
+                    chart::draw_on_canvas(&canvas, kind, d, &o)
+                }
+                None => chart::draw_on_canvas(&canvas, kind, d, o),
+            })
+        });
         match drawn {
             Ok(geo) => {
                 geometry.set_value(Some(geo));
