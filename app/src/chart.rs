@@ -50,7 +50,91 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     pub name: String,
+    #[serde(with = "compact_points")]
     pub points: Vec<(i64, f64)>,
+}
+
+/// Points on the wire. Query results sit on a step grid, so most series travel as
+/// `{"t0":…,"dt":…,"v":[…]}` — the values only, about half the bytes of `[[t,v],…]` — and any
+/// other series as the plain pairs. Both forms are read.
+mod compact_points {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// `v[i]` is the value at `t0 + i·dt`; `null` where the series has no point (a gap).
+    #[derive(Serialize, Deserialize)]
+    struct Grid {
+        t0: i64,
+        dt: i64,
+        v: Vec<Option<f64>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Grid(Grid),
+        Pairs(Vec<(i64, f64)>),
+    }
+
+    pub fn serialize<S: Serializer>(points: &[(i64, f64)], s: S) -> Result<S::Ok, S::Error> {
+        let dt = points.windows(2).map(|w| w[1].0 - w[0].0).filter(|&d| d > 0).min().unwrap_or(0);
+        let slots = match (points.first(), points.last()) {
+            (Some(a), Some(b)) if dt > 0 => (b.0 - a.0) / dt + 1,
+            _ => 0,
+        };
+        // On a grid (gaps allowed, but not so many that nulls outweigh values), with only finite
+        // values (JSON has no NaN): values only. Otherwise the pairs.
+        let grid = points.len() >= 3
+            && slots <= 2 * points.len() as i64
+            && points.windows(2).all(|w| w[1].0 > w[0].0 && (w[1].0 - w[0].0) % dt == 0)
+            && points.iter().all(|p| p.1.is_finite());
+        if grid {
+            let t0 = points[0].0;
+            let mut v = vec![None; slots as usize];
+            for &(t, x) in points {
+                v[((t - t0) / dt) as usize] = Some(x);
+            }
+            Grid { t0, dt, v }.serialize(s)
+        } else {
+            points.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(i64, f64)>, D::Error> {
+        Ok(match Wire::deserialize(d)? {
+            Wire::Pairs(p) => p,
+            Wire::Grid(g) => {
+                g.v.into_iter().enumerate().filter_map(|(i, v)| Some((g.t0 + i as i64 * g.dt, v?))).collect()
+            }
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Series;
+
+        #[test]
+        fn grid_series_travel_as_values_and_come_back_equal() {
+            let regular = Series { name: "a".into(), points: vec![(1000, 1.5), (2000, 2.0), (3000, -3.25)] };
+            let json = serde_json::to_string(&regular).unwrap();
+            assert_eq!(json, r#"{"name":"a","points":{"t0":1000,"dt":1000,"v":[1.5,2.0,-3.25]}}"#);
+            assert_eq!(serde_json::from_str::<Series>(&json).unwrap(), regular);
+            let gappy = Series { name: "b".into(), points: vec![(1000, 1.0), (2000, 2.0), (4000, 4.0)] };
+            let json = serde_json::to_string(&gappy).unwrap();
+            assert!(json.contains(r#""v":[1.0,2.0,null,4.0]"#), "{json}");
+            assert_eq!(serde_json::from_str::<Series>(&json).unwrap(), gappy);
+            let irregular = Series { name: "d".into(), points: vec![(1000, 1.0), (2300, 2.0), (3000, 4.0)] };
+            let json = serde_json::to_string(&irregular).unwrap();
+            assert!(json.contains("[[1000,1.0]"), "{json}");
+            assert_eq!(serde_json::from_str::<Series>(&json).unwrap(), irregular);
+            let nan = Series { name: "e".into(), points: vec![(1, 1.0), (2, f64::NAN), (3, 1.0)] };
+            assert!(serde_json::to_string(&nan).unwrap().contains("[[1,1.0]"));
+            let short = Series { name: "c".into(), points: vec![(5, 1.0)] };
+            assert_eq!(
+                serde_json::from_str::<Series>(&serde_json::to_string(&short).unwrap()).unwrap(),
+                short
+            );
+        }
+    }
 }
 
 /// What a panel shows: its series over `start_ms..=end_ms`, queried every `step_ms`.
