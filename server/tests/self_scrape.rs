@@ -61,11 +61,20 @@ fn scrapes_itself_and_persists_samples() {
     )
     .unwrap();
     assert_eq!(meta["data"]["process_cpu_seconds"][0]["type"], "counter", "{meta}");
-    let per_target: serde_json::Value = serde_json::from_str(
-        &get(&format!("http://127.0.0.1:{port}/api/v1/targets/metadata?match_target={{job=%22vigil%22}}&metric=vigil_http_requests"))
-            .unwrap_or_default(),
-    )
-    .unwrap();
+    // The HTTP request family has samples (and so metadata) only after a scrape that followed
+    // the first request; the very first scrape can come before it.
+    let per_target_url = format!(
+        "http://127.0.0.1:{port}/api/v1/targets/metadata?match_target={{job=%22vigil%22}}&metric=vigil_http_requests"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let per_target: serde_json::Value = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&get(&per_target_url).unwrap_or_default()).unwrap_or_default();
+        if v["data"].as_array().is_some_and(|a| !a.is_empty()) || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(per_target["data"][0]["target"]["job"], "vigil", "{per_target}");
     assert!(per_target["data"][0]["help"].as_str().unwrap().contains("HTTP requests"), "{per_target}");
 
