@@ -93,22 +93,27 @@ pub fn DashboardPage() -> impl IntoView {
     let view = Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search));
     let hover = SharedHover(RwSignal::new(None));
     provide_context(hover);
+    // A Transition keeps the current panels on screen while a new range, variable or refresh
+    // loads; they dim until the answer arrives instead of the page blanking.
+    let pending = RwSignal::new(false);
     view! {
-        <Suspense fallback=|| view! { <p class="muted loading">"Loading dashboard…"</p> }>
-            {move || Suspend::new(async move {
-                match view.await {
-                    Ok(v) => {
-                        let q = Query::parse(&search());
-                        view! { <DashboardBody view=v query=q path=location.pathname.get_untracked() refetch=move || view.refetch() /> }.into_any()
+        <div class="dashboard-page" class:pending=move || pending.get() aria-busy=move || pending.get().to_string()>
+            <Transition fallback=|| view! { <p class="muted loading">"Loading dashboard…"</p> } set_pending=pending>
+                {move || Suspend::new(async move {
+                    match view.await {
+                        Ok(v) => {
+                            let q = Query::parse(&search());
+                            view! { <DashboardBody view=v query=q path=location.pathname.get_untracked() refetch=move || view.refetch() /> }.into_any()
+                        }
+                        Err(e) => view! {
+                            <Title text="Dashboard" />
+                            <h1>"Dashboard"</h1>
+                            <p class="error" id="dashboard-error">{crate::pages::error_text(&e)}</p>
+                        }.into_any(),
                     }
-                    Err(e) => view! {
-                        <Title text="Dashboard" />
-                        <h1>"Dashboard"</h1>
-                        <p class="error" id="dashboard-error">{crate::pages::error_text(&e)}</p>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+                })}
+            </Transition>
+        </div>
     }
 }
 
