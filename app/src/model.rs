@@ -113,6 +113,20 @@ pub struct StorageStats {
     pub provisioning_problems: Vec<String>,
 }
 
+impl EmbedGrant {
+    /// Holds a request for dashboard `uid` with query string `q` to the grant: another
+    /// dashboard is refused; the grant's variables replace the address's.
+    pub fn apply(&self, uid: &str, q: &mut crate::dashboard::url::Query) -> Result<(), String> {
+        if self.uid != uid {
+            return Err("this embed link is for another dashboard".into());
+        }
+        for (name, values) in &self.vars {
+            q.set(&format!("var-{name}"), values);
+        }
+        Ok(())
+    }
+}
+
 /// A dashboard in the list pages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSummary {

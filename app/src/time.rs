@@ -41,6 +41,15 @@ pub fn format_utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
 }
 
+/// Now, in ms since the Unix epoch. Server side only: `SystemTime` panics in the browser's wasm.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

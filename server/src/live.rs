@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use app::dashboard::load::{plan_dashboard, resolve_range, series_name, PanelPlan};
 use app::dashboard::url::Query;
 use app::model::{Backend, DataSource, QuerySeries};
+use app::time::now_ms;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -116,13 +117,6 @@ struct Subscription {
     next: Vec<i64>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 pub async fn ws_handler(
     ws: WebSocketUpgrade,
     State(services): State<Arc<Services>>,
@@ -207,12 +201,7 @@ async fn subscribe(
     let mut q = Query::parse(&search);
     // Through an embed link: its dashboard only, its panel only, its variables fixed.
     if let Some(g) = grant {
-        if g.uid != uid {
-            return Err("this embed link is for another dashboard".into());
-        }
-        for (name, values) in &g.vars {
-            q.set(&format!("var-{name}"), values);
-        }
+        g.apply(&uid, &mut q)?;
     }
     let only_panel = grant.and_then(|g| g.panel_id);
     let now = now_ms();

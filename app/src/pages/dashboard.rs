@@ -32,17 +32,9 @@ pub async fn load_dashboard(uid: String, search: String) -> Result<DashboardView
     let grant: Option<crate::model::EmbedGrant> =
         leptos_axum::extract::<axum::Extension<crate::model::EmbedGrant>>().await.ok().map(|e| e.0);
     if let Some(g) = &grant {
-        if g.uid != uid {
-            return Err(ServerFnError::new("this embed link is for another dashboard"));
-        }
-        for (name, values) in &g.vars {
-            q.set(&format!("var-{name}"), values);
-        }
+        g.apply(&uid, &mut q).map_err(ServerFnError::new)?;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
+    let now = crate::time::now_ms();
     let range = load::resolve_range(&dashboard, q.get("from"), q.get("to"), now);
     let source: &dyn crate::model::DataSource = backend.as_ref();
     let mut view = load::load_view(source, dashboard, meta, range, &q.variables());

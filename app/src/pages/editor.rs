@@ -98,10 +98,7 @@ pub async fn preview_panel(
     let panel: Panel =
         serde_json::from_str(&panel_json).map_err(|e| ServerFnError::new(format!("panel: {e}")))?;
     let q = Query::parse(&search);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
+    let now = crate::time::now_ms();
     let range = load::resolve_range(&dashboard, q.get("from"), q.get("to"), now);
     let source: &dyn crate::model::DataSource = backend.as_ref();
     Ok(load::load_panel(source, &dashboard, &panel, range, &q.variables()))

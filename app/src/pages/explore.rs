@@ -46,10 +46,7 @@ pub async fn explore(search: String) -> Result<ExploreResult, ServerFnError> {
             Err(e) => ExploreResult { error: Some(e), ..Default::default() },
         });
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
+    let now = crate::time::now_ms();
     let range = q.get("range").and_then(crate::dashboard::timerange::parse_duration).unwrap_or(3_600_000);
     let start = now - range;
     let step = q
@@ -80,10 +77,7 @@ pub async fn explore(search: String) -> Result<ExploreResult, ServerFnError> {
 #[server]
 pub async fn suggestions(metric: String) -> Result<Vec<String>, ServerFnError> {
     let backend = crate::model::backend()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
+    let now = crate::time::now_ms();
     let from = now - 3_600_000;
     let found = if metric.is_empty() {
         backend.label_values("__name__", None, from, now)

@@ -106,16 +106,10 @@ async fn import_dashboard(State(services): State<Arc<Services>>, body: Bytes) ->
         Ok(s) => s.clone(),
         Err(r) => return r,
     };
-    let mut req = match parse_body(&body) {
-        Ok(o) => o,
+    let (mut req, dashboard, overwrite) = match dashboard_request(&body) {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let dashboard = match req.remove("dashboard") {
-        Some(d @ Value::Object(_)) => d,
-        Some(_) => return message(StatusCode::BAD_REQUEST, "dashboard: expected object"),
-        None => return message(StatusCode::BAD_REQUEST, "the request has no \"dashboard\" field"),
-    };
-    let overwrite = req.get("overwrite").and_then(Value::as_bool).unwrap_or(false);
     let inputs: Vec<ImportInput> = match req.remove("inputs") {
         None | Some(Value::Null) => Vec::new(),
         Some(v) => match serde_json::from_value(v) {
@@ -201,21 +195,28 @@ pub fn parse_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Respons
     }
 }
 
+/// The body of a save or an import: the request object, its `dashboard` and `overwrite`.
+#[allow(clippy::result_large_err)]
+fn dashboard_request(body: &[u8]) -> Result<(serde_json::Map<String, Value>, Value, bool), Response> {
+    let mut req = parse_body(body)?;
+    let dashboard = match req.remove("dashboard") {
+        Some(d @ Value::Object(_)) => d,
+        Some(_) => return Err(message(StatusCode::BAD_REQUEST, "dashboard: expected object")),
+        None => return Err(message(StatusCode::BAD_REQUEST, "the request has no \"dashboard\" field")),
+    };
+    let overwrite = req.get("overwrite").and_then(Value::as_bool).unwrap_or(false);
+    Ok((req, dashboard, overwrite))
+}
+
 async fn save_dashboard(State(services): State<Arc<Services>>, body: Bytes) -> Response {
     let store = match store(&services) {
         Ok(s) => s.clone(),
         Err(r) => return r,
     };
-    let mut req = match parse_body(&body) {
-        Ok(o) => o,
+    let (req, dashboard, overwrite) = match dashboard_request(&body) {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let dashboard = match req.remove("dashboard") {
-        Some(d @ Value::Object(_)) => d,
-        Some(_) => return message(StatusCode::BAD_REQUEST, "dashboard: expected object"),
-        None => return message(StatusCode::BAD_REQUEST, "the request has no \"dashboard\" field"),
-    };
-    let overwrite = req.get("overwrite").and_then(Value::as_bool).unwrap_or(false);
     let msg = req.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
     // File writes and fsyncs are blocking work.
     match tokio::task::spawn_blocking(move || store.save_json(dashboard, overwrite, &msg)).await {
