@@ -274,7 +274,7 @@ impl Collector for TsdbCollector {
         let report = db.open_report();
         gauge(&mut encoder, "vigil_tsdb_head_series", "Series in the head.", head.series_count() as f64)?;
         let dbc = &db.counters;
-        let counters: [(&str, &str, u64); 12] = [
+        let counters: [(&str, &str, u64); 13] = [
             (
                 "vigil_tsdb_head_series_created",
                 "Series created in the head.",
@@ -314,8 +314,13 @@ impl Collector for TsdbCollector {
                 dbc.head_compactions.load(Ordering::Relaxed),
             ),
             (
+                "vigil_tsdb_block_compactions",
+                "Groups of blocks merged into one longer block.",
+                dbc.block_compactions.load(Ordering::Relaxed),
+            ),
+            (
                 "vigil_tsdb_compactions_failed",
-                "Failed attempts to persist the head into a block.",
+                "Failed attempts to persist the head into a block or to merge blocks.",
                 dbc.compaction_failures.load(Ordering::Relaxed),
             ),
             (

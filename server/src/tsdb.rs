@@ -8,6 +8,7 @@
 
 pub mod block;
 pub mod chunk;
+pub mod compact;
 pub mod db;
 pub mod head;
 pub mod index;

@@ -2,9 +2,10 @@
 //! a child appends batches through `Db` as fast as it can, printing `ack N` after each commit
 //! returns; the parent SIGKILLs it at a random moment, reopens the data directory and checks that
 //! every acknowledged sample is there, bit for bit. Twenty rounds on one directory, so later
-//! rounds also replay what earlier ones left (torn tails included) and persist blocks. A second
-//! test fills the "disk" (a file-size limit) and checks that appends fail cleanly while queries
-//! keep working and nothing acknowledged is lost.
+//! rounds also replay what earlier ones left (torn tails included), persist blocks and merge them
+//! (so some kills land in the middle of a merge). A second test fills the "disk" (a file-size
+//! limit) and checks that appends fail cleanly while queries keep working and nothing
+//! acknowledged is lost.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -30,6 +31,7 @@ fn opts() -> DbOptions {
         wal: WalOptions { segment_size: 1 << 20, fsync: FsyncPolicy::Never },
         retention_ms: None,
         retention_bytes: None,
+        ..DbOptions::default()
     }
 }
 
@@ -138,6 +140,10 @@ fn sigkill_keeps_every_acknowledged_sample() {
         }
         drop(db);
     }
+    // The kills also landed in block merges: the blocks were merged at least once (a few
+    // hundred batches make four 15 min blocks; twenty rounds append thousands).
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.blocks().iter().any(|b| b.meta().compaction.level >= 2), "{:?}", db.blocks());
 }
 
 const FULL_CHILD: &str = "VIGIL_DB_FULL_CHILD";

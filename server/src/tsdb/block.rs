@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! <data>/<id>/meta.json   id, minTime, maxTime (ms, maxTime exclusive as in Prometheus),
-//!                         stats {numSeries, numChunks, numSamples}, compaction {level, sources}
+//!                         stats {numSeries, numChunks, numSamples},
+//!                         compaction {level, sources, parents (blocks merged into it)}
 //! <data>/<id>/chunks      chunk entries: uvarint len | chunk bytes (see `chunk`) | crc32c u32 LE
 //! <data>/<id>/index       "VIGILIX1"
 //!                         symbols: uvarint count | (uvarint len | utf-8 bytes)*, sorted
@@ -78,6 +79,20 @@ pub struct BlockStats {
 pub struct Compaction {
     pub level: u32,
     pub sources: Vec<String>,
+    /// The blocks merged into this one (none for a block written from the head). Kept so that a
+    /// crash after the merged block is renamed into place but before its parents are deleted is
+    /// recognised at the next open: the parents are then deleted (see `compact`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<BlockDesc>,
+}
+
+/// A block named by id and time range, as Prometheus's `compaction.parents` entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDesc {
+    pub ulid: String,
+    pub min_time: i64,
+    pub max_time: i64,
 }
 
 /// A new block id: creation time in ms and a random tail, in hex, so ids sort by age.
@@ -421,6 +436,26 @@ impl Block {
     }
 }
 
+/// Compaction's view of a block: all of it, series by series, without going through matchers.
+impl Block {
+    /// Every series with its chunk metas, in label order.
+    pub(crate) fn all_series(
+        &self,
+    ) -> impl Iterator<Item = Result<(Labels, Vec<ChunkMeta>), BlockError>> + '_ {
+        let end = self.index_map.len() - 4 - 24;
+        // Refs are entry offsets, ascending, and entries are written in label order.
+        self.postings
+            .all_series()
+            .iter()
+            .map(move |&r| self.read_series(r as usize, end, true).map(|(labels, metas, _)| (labels, metas)))
+    }
+
+    /// The chunk a meta from [`Block::all_series`] points to, its checksum checked.
+    pub(crate) fn chunk(&self, meta: &ChunkMeta) -> Result<Chunk, BlockError> {
+        self.read_chunk(meta.offset)
+    }
+}
+
 fn map_file(path: &Path) -> Result<Mmap, BlockError> {
     let f = File::open(path).map_err(io_err("cannot open", path))?;
     // SAFETY: block files are immutable once renamed into place; Vigil never writes them again
@@ -510,7 +545,8 @@ mod tests {
         for (l, c) in &series {
             w.add_series(l, c).unwrap();
         }
-        w.finish(0, 200 * 15_000, Compaction { level: 1, sources: vec!["b1".into()] }).unwrap()
+        w.finish(0, 200 * 15_000, Compaction { level: 1, sources: vec!["b1".into()], parents: vec![] })
+            .unwrap()
     }
 
     #[test]

@@ -12,10 +12,12 @@
 //! head refuses samples before its lower bound), so a series' chunks are the blocks' chunks in
 //! time order followed by the head's. [`Db::maintain`] runs periodically: once the head spans
 //! more than 1.5 block ranges, its oldest whole range is written into a block, dropped from the
-//! head, and the WAL is checkpointed past it; then blocks beyond the retention time or size are
-//! deleted, oldest first.
+//! head, and the WAL is checkpointed past it; then blocks are merged into longer ones as
+//! [`compact`](super::compact) plans; then blocks beyond the retention time or size are deleted,
+//! oldest first. A block that a merged block names as its parent is deleted at open: the merge
+//! was interrupted after its result was in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +27,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::block::{dir_size, new_block_id, Block, BlockError, BlockMeta, BlockWriter, Compaction};
 use super::chunk::{Chunk, ChunkEncoder, TARGET_SAMPLES_PER_CHUNK};
+use super::compact::{self, CompactError, CompactOptions, Span};
 use super::head::{Appender, Head, HeadLog, HeadOptions, LogError, SeriesSamples};
 use super::index::{IndexStats, Matcher, SeriesRef};
 use super::labels::Labels;
@@ -44,6 +47,8 @@ pub enum DbError {
     Block(#[from] BlockError),
     #[error("cannot list data directory {}: {source}", path.display())]
     ListDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Compact(#[from] CompactError),
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +59,8 @@ pub struct DbOptions {
     pub retention_ms: Option<i64>,
     /// Oldest blocks are deleted while blocks and WAL together exceed this many bytes.
     pub retention_bytes: Option<u64>,
+    /// Merging blocks into longer ones (ranges from `head.block_range_ms` up).
+    pub compaction: CompactOptions,
 }
 
 /// Prometheus's default retention: 15 days.
@@ -66,6 +73,7 @@ impl Default for DbOptions {
             wal: WalOptions::default(),
             retention_ms: Some(DEFAULT_RETENTION_MS),
             retention_bytes: None,
+            compaction: CompactOptions::default(),
         }
     }
 }
@@ -74,7 +82,10 @@ impl Default for DbOptions {
 #[derive(Debug, Default)]
 pub struct DbCounters {
     pub head_compactions: AtomicU64,
+    /// Failed head persists and failed block merges.
     pub compaction_failures: AtomicU64,
+    /// Groups of blocks merged into one.
+    pub block_compactions: AtomicU64,
     pub blocks_removed_by_retention: AtomicU64,
 }
 
@@ -82,6 +93,8 @@ pub struct DbCounters {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MaintainReport {
     pub blocks_written: Vec<String>,
+    /// Blocks written by merging others, in the order merged.
+    pub blocks_compacted: Vec<String>,
     pub blocks_removed: Vec<String>,
 }
 
@@ -117,6 +130,9 @@ pub struct Db {
     blocks: RwLock<Arc<Vec<Arc<Block>>>>,
     /// One maintenance pass at a time.
     maintenance: Mutex<()>,
+    /// Blocks a merge failed on because their data is damaged; not merged again while the
+    /// process lives (so a bad block costs one failure, not one per pass).
+    compaction_failed: Mutex<HashSet<String>>,
     pub counters: DbCounters,
     report: OpenReport,
     // Held for the life of the Db: the OS releases the flock when the file closes.
@@ -180,6 +196,7 @@ impl Db {
             wal,
             blocks: RwLock::new(Arc::new(blocks)),
             maintenance: Mutex::new(()),
+            compaction_failed: Mutex::new(HashSet::new()),
             counters: DbCounters::default(),
             report,
             _lock: lock,
@@ -290,8 +307,105 @@ impl Db {
                 self.wal.checkpoint(next - 1, |r| head.series_by_ref(r).is_some(), wmax)?;
             }
         }
+        // Retention runs even when a merge failed, so a damaged block or a full disk cannot stop
+        // old data from being deleted; the merge error is reported afterwards.
+        let compacted = self.compact_blocks(&mut report);
         report.blocks_removed = self.apply_retention()?;
+        compacted?;
         Ok(report)
+    }
+
+    /// Merges blocks as [`compact::plan`] says until there is nothing left to merge.
+    fn compact_blocks(&self, report: &mut MaintainReport) -> Result<(), DbError> {
+        let ranges = self.opts.compaction.ranges(self.opts.head.block_range_ms, self.opts.retention_ms);
+        if ranges.len() < 2 {
+            return Ok(());
+        }
+        loop {
+            let blocks = self.blocks();
+            let spans: Vec<Span> = {
+                let failed = self.compaction_failed.lock();
+                blocks
+                    .iter()
+                    .map(|b| Span {
+                        min_time: b.meta().min_time,
+                        max_time: b.meta().max_time,
+                        failed: failed.contains(&b.meta().ulid),
+                    })
+                    .collect()
+            };
+            let group = compact::plan(&spans, &ranges);
+            if group.is_empty() {
+                return Ok(());
+            }
+            let parents: Vec<Arc<Block>> = group.iter().filter_map(|&i| blocks.get(i).cloned()).collect();
+            match self.compact_group(&parents) {
+                Ok(id) => {
+                    self.counters.block_compactions.fetch_add(1, Ordering::Relaxed);
+                    report.blocks_compacted.push(id);
+                }
+                Err(e) => {
+                    self.counters.compaction_failures.fetch_add(1, Ordering::Relaxed);
+                    if let DbError::Compact(CompactError::Source { block, .. }) = &e {
+                        self.compaction_failed.lock().insert(block.clone());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Merges `parents` into one new block, swaps it into the block list in their place and
+    /// deletes them. On error the parents stay as they were and nothing new is left on disk.
+    pub fn compact_group(&self, parents: &[Arc<Block>]) -> Result<String, DbError> {
+        let mut id = new_block_id();
+        // Ids are the clock's milliseconds plus a tail that can repeat within one millisecond.
+        while self.dir.join(&id).exists() || self.dir.join(format!("{id}.tmp")).exists() {
+            id = new_block_id();
+        }
+        let dest = self.dir.join(&id);
+        let meta = match compact::merge_blocks(&self.dir, &id, parents) {
+            Ok(meta) => meta,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.dir.join(format!("{id}.tmp")));
+                return Err(e.into());
+            }
+        };
+        let child = match Block::open(&dest) {
+            Ok(b) => Arc::new(b),
+            Err(e) => {
+                // Not served yet, so it can go; left in place it would have its parents deleted
+                // at the next open although it cannot be read.
+                if let Err(rm) = compact::delete_block_dir(&dest) {
+                    tracing::error!(error = %rm, "cannot remove a merged block that does not open");
+                }
+                return Err(e.into());
+            }
+        };
+        {
+            let mut list = self.blocks.write();
+            let mut kept: Vec<Arc<Block>> =
+                list.iter().filter(|b| !parents.iter().any(|p| Arc::ptr_eq(p, b))).cloned().collect();
+            kept.push(child);
+            kept.sort_by_key(|b| b.meta().min_time);
+            *list = Arc::new(kept);
+        }
+        for p in parents {
+            // Queries still holding a parent keep reading its mappings after the unlink. A parent
+            // that cannot be deleted now is deleted at the next open, as the child names it.
+            if let Err(e) = compact::delete_block_dir(p.dir()) {
+                tracing::warn!(error = %e, "cannot delete a merged block's parent; it goes at the next open");
+            }
+        }
+        tracing::info!(
+            block = %id,
+            mint = meta.min_time,
+            maxt = meta.max_time,
+            level = meta.compaction.level,
+            parents = ?meta.compaction.parents.iter().map(|p| &p.ulid).collect::<Vec<_>>(),
+            "merged blocks"
+        );
+        Ok(id)
     }
 
     /// Writes the head's samples in `[wmin, wmax)` into a new block. `None` if there were none.
@@ -344,7 +458,11 @@ impl Db {
             let _ = std::fs::remove_dir_all(parent.join(format!("{id}.tmp")));
             return Ok(None);
         }
-        let meta = writer.finish(wmin, wmax, Compaction { level: 1, sources: vec![id.to_string()] })?;
+        let meta = writer.finish(
+            wmin,
+            wmax,
+            Compaction { level: 1, sources: vec![id.to_string()], parents: vec![] },
+        )?;
         Ok(Some(meta))
     }
 
@@ -421,11 +539,7 @@ impl Db {
         let mut removed = Vec::new();
         for b in doomed {
             // Queries still holding the block keep reading their mappings after the unlink.
-            std::fs::remove_dir_all(b.dir()).map_err(|source| BlockError::Io {
-                action: "cannot delete block",
-                path: b.dir().to_path_buf(),
-                source,
-            })?;
+            compact::delete_block_dir(b.dir())?;
             removed.push(b.meta().ulid.clone());
             self.counters.blocks_removed_by_retention.fetch_add(1, Ordering::Relaxed);
         }
@@ -465,6 +579,27 @@ fn open_blocks(dir: &Path, report: &mut OpenReport) -> Result<Vec<Arc<Block>>, D
                 report.unreadable_blocks.push(e.to_string());
             }
         }
+    }
+    // A merged block renamed into place before its parents were deleted: the parents' samples
+    // are all in it, so the parents go (as in Prometheus) and each sample is served once.
+    let metas: Vec<&BlockMeta> = blocks.iter().map(|b| b.meta()).collect();
+    let replaced = compact::parents_to_delete(&metas);
+    if !replaced.is_empty() {
+        let mut kept = Vec::with_capacity(blocks.len());
+        for (i, b) in blocks.into_iter().enumerate() {
+            if !replaced.contains(&i) {
+                kept.push(b);
+                continue;
+            }
+            tracing::info!(block = %b.meta().ulid, "deleting a block already merged into another");
+            let dir = b.dir().to_path_buf();
+            drop(b);
+            // Not serving it is what matters; what stays on disk is retried at the next open.
+            if let Err(e) = compact::delete_block_dir(&dir) {
+                tracing::warn!(error = %e, "cannot delete a block already merged into another");
+            }
+        }
+        blocks = kept;
     }
     blocks.sort_by_key(|b| b.meta().min_time);
     Ok(blocks)
@@ -696,7 +831,9 @@ mod tests {
         }
         let report = db.maintain().unwrap();
         assert!(!report.blocks_written.is_empty());
-        assert_eq!(report.blocks_removed.len(), report.blocks_written.len());
+        // Merging ran first (three 1 h blocks into one 3 h block), then retention removed all.
+        assert_eq!(report.blocks_compacted.len(), 1);
+        assert_eq!(report.blocks_removed.len() + 2, report.blocks_written.len());
         assert!(db.blocks().is_empty());
         assert_eq!(
             db.counters.blocks_removed_by_retention.load(Ordering::Relaxed),
