@@ -8,6 +8,7 @@
 //! rather than by serde's position-only message. [`vars`] expands template variables in queries,
 //! titles and legends; [`timerange`] turns Grafana's `now-6h` style times into milliseconds.
 
+pub mod grid;
 #[cfg(feature = "ssr")]
 pub mod load;
 pub mod markdown;

@@ -9,6 +9,11 @@
 //! the HTML ([`crate::chart::render_svg`]); once hydrated, the browser draws the same data on a
 //! canvas with the same code, and adds hover tooltips, a crosshair shared between panels, and
 //! drag-to-zoom.
+//!
+//! While the queries run again each panel shows a spinner in its header (and dims); a failed
+//! query shows its error text on its panel. "Edit layout" lets panels be moved by their header
+//! and resized by their corner on the 24-column grid ([`crate::dashboard::grid`]), then saved
+//! like the panel editor saves.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -17,7 +22,7 @@ use leptos_router::hooks::{use_location, use_navigate, use_params_map};
 use crate::chart::{self, ChartOptions, PanelData, PanelKind, Theme};
 use crate::dashboard::timerange::{describe_range, format_absolute, QUICK_RANGES, REFRESH_INTERVALS};
 use crate::dashboard::url::Query;
-use crate::dashboard::{markdown, Panel, GRID_COLUMNS, GRID_ROW_PX};
+use crate::dashboard::{grid, markdown, Dashboard, GridPos, Panel, GRID_COLUMNS, GRID_ROW_PX};
 use crate::model::{DashboardView, PanelResult, VariableState};
 
 /// Loads a dashboard with its variables and all panel data for the page's query string.
@@ -43,6 +48,139 @@ pub async fn load_dashboard(uid: String, search: String) -> Result<DashboardView
         view.dashboard.panels.retain(|p| p.id == only || p.panels.iter().any(|c| c.id == only));
     }
     Ok(view)
+}
+
+/// The gap between grid cells, in pixels (set on the grid here, so dragging can count cells).
+const GRID_GAP_PX: i64 = 8;
+
+/// The dashboard's edit mode: panels are moved by their header and resized by their
+/// bottom-right corner, on a working copy saved with the panel editor's save. It belongs to the
+/// page, not to one answer of the dashboard's query, so a reload (another time range, a
+/// refresh) keeps the unsaved layout and a drag in progress.
+#[derive(Clone, Copy)]
+pub struct LayoutEdit {
+    /// The dashboard being rearranged; `None` outside edit mode.
+    working: RwSignal<Option<Dashboard>>,
+    dirty: RwSignal<bool>,
+    drag: RwSignal<Option<Drag>>,
+    message: RwSignal<String>,
+    status: RwSignal<Option<Result<String, String>>>,
+}
+
+/// A move or resize in progress: where the mouse went down, and the layout at that moment
+/// (every position is recomputed from it, so a panel pushed aside comes back when the dragged
+/// one moves on).
+// Only the browser follows the mouse; the server renders the page before any drag.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[derive(Clone)]
+struct Drag {
+    id: i64,
+    resize: bool,
+    mouse: (f64, f64),
+    start: GridPos,
+    layout: Vec<grid::Item>,
+    /// One column's and one row's pitch in pixels, gap included.
+    cell: (f64, f64),
+}
+
+impl LayoutEdit {
+    fn new() -> Self {
+        LayoutEdit {
+            working: RwSignal::new(None),
+            dirty: RwSignal::new(false),
+            drag: RwSignal::new(None),
+            message: RwSignal::new(String::new()),
+            status: RwSignal::new(None),
+        }
+    }
+
+    fn editing(&self) -> bool {
+        self.working.with(Option::is_some)
+    }
+
+    /// The same, for event handlers (outside any reactive tracking).
+    fn editing_now(&self) -> bool {
+        self.working.with_untracked(Option::is_some)
+    }
+
+    fn enter(&self, d: &Dashboard) {
+        self.working.set(Some(d.clone()));
+        self.dirty.set(false);
+        self.status.set(None);
+    }
+
+    fn exit(&self) {
+        self.working.set(None);
+        self.drag.set(None);
+        self.dirty.set(false);
+        self.status.set(None);
+        super::editor::set_leave_guard(false);
+    }
+
+    /// Where the working copy has a top-level panel or row, while editing.
+    fn position(&self, id: i64) -> Option<GridPos> {
+        self.working
+            .with(|w| w.as_ref().and_then(|d| grid::items(d).into_iter().find(|(i, _)| *i == id)))
+            .map(|(_, g)| g)
+    }
+
+    fn start(&self, id: i64, resize: bool, mouse: (f64, f64), cell: (f64, f64)) {
+        let Some(layout) = self.working.with_untracked(|w| w.as_ref().map(grid::items)) else { return };
+        let Some(start) = layout.iter().find(|(i, _)| *i == id).map(|(_, g)| *g) else { return };
+        self.drag.set(Some(Drag { id, resize, mouse, start, layout, cell }));
+    }
+
+    /// Follows the mouse: the dragged panel snaps to whole cells, the others make way.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn drag_to(&self, x: f64, y: f64) {
+        let Some(layout) = self.drag.with_untracked(|d| {
+            d.as_ref().map(|d| {
+                let (dx, dy) = grid::cells(x - d.mouse.0, y - d.mouse.1, d.cell.0, d.cell.1);
+                grid::place(&d.layout, d.id, grid::dragged(d.start, dx, dy, d.resize))
+            })
+        }) else {
+            return;
+        };
+        let changed = self.working.with_untracked(|w| {
+            w.as_ref().is_some_and(|w| {
+                let now = grid::items(w);
+                !layout.iter().all(|item| now.contains(item))
+            })
+        });
+        if changed {
+            self.working.update(|w| {
+                if let Some(w) = w {
+                    grid::apply(w, &layout);
+                }
+            });
+            self.dirty.set(true);
+            super::editor::set_leave_guard(true);
+        }
+    }
+}
+
+/// One column's and one row's pitch of the grid the mouse went down in, gap included.
+fn grid_cell_px(ev: &leptos::ev::MouseEvent) -> (f64, f64) {
+    let row = (GRID_ROW_PX + GRID_GAP_PX) as f64;
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let width = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest(".dash-grid").ok().flatten())
+            .map_or(0.0, |g| f64::from(g.client_width()));
+        ((width + GRID_GAP_PX as f64) / GRID_COLUMNS as f64, row)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = ev;
+        (0.0, row)
+    }
+}
+
+fn grid_style(g: GridPos) -> String {
+    format!("grid-column: {} / span {}; grid-row: {} / span {}", g.x + 1, g.w, g.y + 1, g.h)
 }
 
 /// The hovered time, shared by the panels of a dashboard with a shared crosshair.
@@ -88,6 +226,31 @@ pub fn DashboardPage() -> impl IntoView {
     // A Transition keeps the current panels on screen while a new range, variable or refresh
     // loads; they dim until the answer arrives instead of the page blanking.
     let pending = RwSignal::new(false);
+    let edit = LayoutEdit::new();
+    // Another dashboard: the edit mode and its unsaved layout belonged to the previous one.
+    Effect::new(move |prev: Option<String>| {
+        let now = uid();
+        if prev.is_some_and(|p| p != now) {
+            edit.exit();
+        }
+        now
+    });
+    // A drag goes on wherever the mouse goes, so it is followed on the window.
+    #[cfg(feature = "hydrate")]
+    {
+        let moved = window_event_listener(leptos::ev::mousemove, move |ev| {
+            edit.drag_to(f64::from(ev.client_x()), f64::from(ev.client_y()))
+        });
+        let released = window_event_listener(leptos::ev::mouseup, move |_| {
+            if edit.drag.with_untracked(Option::is_some) {
+                edit.drag.set(None)
+            }
+        });
+        on_cleanup(move || {
+            moved.remove();
+            released.remove();
+        });
+    }
     view! {
         <div class="dashboard-page" class:pending=move || pending.get() aria-busy=move || pending.get().to_string()>
             <Transition fallback=|| view! { <p class="muted loading">"Loading dashboard…"</p> } set_pending=pending>
@@ -95,7 +258,7 @@ pub fn DashboardPage() -> impl IntoView {
                     match view.await {
                         Ok(v) => {
                             let q = Query::parse(&search());
-                            view! { <DashboardBody view=v query=q path=location.pathname.get_untracked() refetch=move || view.refetch() /> }.into_any()
+                            view! { <DashboardBody view=v query=q path=location.pathname.get_untracked() refetch=move || view.refetch() loading=pending edit /> }.into_any()
                         }
                         Err(e) => view! {
                             <Title text="Dashboard" />
@@ -159,6 +322,9 @@ fn DashboardBody(
     query: Query,
     path: String,
     refetch: impl Fn() + Clone + Send + Sync + 'static,
+    /// True while the dashboard's queries run again (each panel shows a spinner).
+    loading: RwSignal<bool>,
+    edit: LayoutEdit,
 ) -> impl IntoView {
     let d = &view.dashboard;
     let title = d.title.clone();
@@ -198,9 +364,12 @@ fn DashboardBody(
         .map(|item| match item {
             Placed::Row { panel, y, collapsed } => {
                 let id = panel.id;
-                let toggle = move |_| toggled.update(|t| if let Some(i) = t.iter().position(|x| *x == id) { t.remove(i); } else { t.push(id); });
+                // Rows stay as stored while the layout is edited: the working copy is the stored one.
+                let toggle = move |_| if !edit.editing_now() { toggled.update(|t| if let Some(i) = t.iter().position(|x| *x == id) { t.remove(i); } else { t.push(id); }) };
+                let placed = GridPos { x: 0, y, w: GRID_COLUMNS, h: 1 };
+                let style = move || grid_style(edit.position(id).filter(|_| view_panel.is_none()).unwrap_or(placed));
                 view! {
-                    <div class="dash-row" style=format!("grid-column: 1 / span {GRID_COLUMNS}; grid-row: {} / span 1", y + 1)>
+                    <div class="dash-row" style=style>
                         <button type="button" class="row-title" data-row-id=id.to_string() aria-expanded=(!collapsed).to_string() on:click=toggle>
                             {if collapsed { "▸ " } else { "▾ " }}{panel.title.clone()}
                         </button>
@@ -209,11 +378,12 @@ fn DashboardBody(
                 .into_any()
             }
             Placed::Panel { panel, result, x, y, w, h } => {
-                let style = format!("grid-column: {} / span {w}; grid-row: {} / span {h}", x + 1, y + 1);
+                let style = grid_style(GridPos { x, y, w, h });
                 let view_href = path.clone() + &query.with("viewPanel", Some(&panel.id.to_string())).to_search();
                 let data = signal_of(panel.id);
+                let edit = view_panel.is_none().then_some(edit);
                 view! {
-                    <PanelBox panel result data style theme shared view_href />
+                    <PanelBox panel result data style theme shared view_href loading=Some(loading) edit />
                 }
                 .into_any()
             }
@@ -235,6 +405,15 @@ fn DashboardBody(
         .into_any();
     }
     let back = view_panel.map(|_| path.clone() + &query.with("viewPanel", None).to_search());
+    let editing = move || edit.editing();
+    let stored = view.dashboard.clone();
+    let enter = move |_| {
+        toggled.set(Vec::new());
+        edit.enter(&stored);
+    };
+    let add_href = path.clone() + &query.with("editPanel", Some("new")).to_search();
+    let can_save = view.meta.can_save;
+    let refetch_after_save = refetch.clone();
     view! {
         <Title text=title.clone() />
         <div class="dash-header">
@@ -244,19 +423,93 @@ fn DashboardBody(
                 <TimePicker query=query.clone() path=path.clone() from_ms=view.from_ms to_ms=view.to_ms />
                 <RefreshPicker query=query.clone() path=path.clone() refresh=refresh.clone() refetch=refetch.clone() />
                 <ShareMenu view=view.clone() query=query.clone() path=path.clone() />
-                <a class="button" id="add-panel" href=path.clone() + &query.with("editPanel", Some("new")).to_search()>"Add panel"</a>
+                // While the layout is edited the panel editor is out of reach: it starts from the
+                // stored dashboard and would drop the unsaved layout.
+                <Show when=move || !editing()>
+                    <a class="button" id="add-panel" href=add_href.clone()>"Add panel"</a>
+                    {view_panel.is_none().then(|| view! {
+                        <button type="button" id="dashboard-edit" title="Move and resize panels" on:click=enter.clone()>"Edit layout"</button>
+                    })}
+                </Show>
             </div>
         </div>
+        <Show when=editing>
+            <LayoutBar edit can_save refetch=refetch_after_save.clone() />
+        </Show>
         {back.map(|href| view! { <p><a href=href id="back-to-dashboard">"← Back to the dashboard"</a></p> })}
         <VariablesBar variables=view.variables.clone() query=query.clone() path=path.clone() />
-        <div class="dash-grid" class:single=view_panel.is_some() style=format!("grid-auto-rows: {GRID_ROW_PX}px")>
+        <div class="dash-grid" class:single=view_panel.is_some() class:editing=editing
+            class:dragging=move || edit.drag.with(Option::is_some)
+            style=format!("grid-auto-rows: {GRID_ROW_PX}px; gap: {GRID_GAP_PX}px")>
             {panels}
         </div>
         {live.then(|| view! { <LiveStream uid search=query.to_search() since=view.to_ms signals connected /> })}
         // Polling is the fallback while the live stream is not connected (or not wanted).
-        <AutoRefresh refresh=if live && refresh.is_empty() { "30s".to_string() } else { refresh } refetch paused=connected />
+        // Paused too while the layout is edited: the panels stay still under the mouse.
+        <AutoRefresh refresh=if live && refresh.is_empty() { "30s".to_string() } else { refresh } refetch
+            paused=move || connected.get_untracked() || edit.editing_now() />
     }
     .into_any()
+}
+
+/// The edit mode's bar: what to do, whether there are unsaved changes, the save message, Save
+/// (the panel editor's save: the whole dashboard, its version checked and incremented) and
+/// leaving edit mode (asking first when there are unsaved changes).
+#[component]
+fn LayoutBar(
+    edit: LayoutEdit,
+    can_save: bool,
+    refetch: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl IntoView {
+    let save = move |_| {
+        let Some(d) = edit.working.get_untracked() else { return };
+        let json = match serde_json::to_string(&d) {
+            Ok(j) => j,
+            Err(e) => return edit.status.set(Some(Err(format!("Could not write the dashboard: {e}")))),
+        };
+        let msg = edit.message.get_untracked();
+        let refetch = refetch.clone();
+        leptos::task::spawn_local(async move {
+            match super::editor::save_dashboard(json, msg).await {
+                Ok(version) => {
+                    edit.working.update(|w| {
+                        if let Some(w) = w {
+                            w.version = version;
+                        }
+                    });
+                    edit.dirty.set(false);
+                    edit.message.set(String::new());
+                    super::editor::set_leave_guard(false);
+                    edit.status.set(Some(Ok(format!("Saved as version {version}."))));
+                    // The page's copy of the dashboard (used by the panel editor) follows.
+                    refetch();
+                }
+                Err(e) => edit.status.set(Some(Err(crate::pages::error_text(&e)))),
+            }
+        });
+    };
+    let done = move |_| {
+        if !edit.dirty.get_untracked()
+            || super::editor::confirm("Leave edit mode? Your unsaved layout changes will be lost.")
+        {
+            edit.exit();
+        }
+    };
+    view! {
+        <div class="editor-bar layout-bar" id="layout-bar">
+            <span>"Drag a panel by its title to move it, by its corner to resize it."</span>
+            <span class="muted" id="layout-dirty">{move || if edit.dirty.get() { "Unsaved changes" } else { "" }}</span>
+            <input type="text" id="layout-message" placeholder="What changed?" prop:value=move || edit.message.get()
+                on:input=move |ev| edit.message.set(event_target_value(&ev)) />
+            <button type="button" class="primary" id="layout-save" on:click=save disabled=!can_save
+                title=if can_save { "Save the dashboard" } else { "This dashboard is provisioned read-only" }>"Save"</button>
+            <button type="button" id="layout-done" on:click=done>"Exit edit mode"</button>
+        </div>
+        {move || edit.status.get().map(|s| match s {
+            Ok(m) => view! { <p class="ok" id="layout-status">{m}</p> }.into_any(),
+            Err(e) => view! { <p class="error" id="layout-status">{e}</p> }.into_any(),
+        })}
+    }
 }
 
 /// The Share menu: a link to the dashboard or one panel, with the range relative or locked to
@@ -538,15 +791,16 @@ mod live {
 fn AutoRefresh(
     refresh: String,
     refetch: impl Fn() + Clone + Send + Sync + 'static,
-    /// While true (the live stream is connected), ticks do nothing: pushes keep the page fresh.
-    paused: RwSignal<bool>,
+    /// While true (the live stream is connected, or the layout is being edited), ticks do
+    /// nothing: pushes keep the page fresh.
+    paused: impl Fn() -> bool + Send + Sync + 'static,
 ) -> impl IntoView {
     let ms = crate::dashboard::timerange::parse_duration(&refresh).filter(|&ms| ms >= 1000);
     #[cfg(feature = "hydrate")]
     {
         if let Some(ms) = ms {
             let tick = move || {
-                if !paused.get_untracked() {
+                if !paused() {
                     refetch()
                 }
             };
@@ -695,10 +949,17 @@ fn PanelBox(
     panel: Panel,
     result: PanelResult,
     data: RwSignal<PanelData>,
+    /// The panel's place on the grid (CSS), unless the edit mode has moved it.
     style: String,
     theme: Theme,
     shared: bool,
     view_href: String,
+    /// True while the panel's query runs (again): a spinner shows in the header.
+    #[prop(optional_no_strip)]
+    loading: Option<RwSignal<bool>>,
+    /// The dashboard's edit mode, on the dashboard's grid (not in the editor or an embed).
+    #[prop(optional_no_strip)]
+    edit: Option<LayoutEdit>,
 ) -> impl IntoView {
     let kind = panel.effective_kind().to_string();
     let title = if result.title.is_empty() { panel.title.clone() } else { result.title.clone() };
@@ -713,24 +974,52 @@ fn PanelBox(
         ("table", _) => view! { <TablePanel result=result.clone() panel=panel.clone() /> }.into_any(),
         (_, Some(chart_kind)) => {
             let opts = chart_options(&panel, theme);
-            view! { <ChartPanel kind=chart_kind data opts shared /> }.into_any()
+            view! { <ChartPanel kind=chart_kind data opts shared edit=edit.map(|e| (e, id)) /> }.into_any()
         }
         (other, None) => view! {
             <div class="panel-unsupported">{format!("Panel type {other:?} is not supported")}</div>
         }
         .into_any(),
     };
+    let editing = move || edit.is_some_and(|e| e.editing());
+    let loading = move || loading.is_some_and(|l| l.get());
+    let style = move || edit.and_then(|e| e.position(id)).map_or_else(|| style.clone(), grid_style);
+    let dragged = move || edit.is_some_and(|e| e.drag.with(|d| d.as_ref().is_some_and(|d| d.id == id)));
+    // Grabbing the header moves the panel, grabbing the corner resizes it (edit mode only).
+    let grab = move |resize: bool| {
+        move |ev: leptos::ev::MouseEvent| {
+            let Some(e) = edit.filter(|e| e.editing_now()) else { return };
+            if ev.button() != 0 {
+                return;
+            }
+            // No text selection or native drag while the panel follows the mouse.
+            ev.prevent_default();
+            e.start(id, resize, (f64::from(ev.client_x()), f64::from(ev.client_y())), grid_cell_px(&ev));
+        }
+    };
+    let view_link = view_href.clone();
+    let edit_link = view_href.replace("viewPanel=", "editPanel=");
+    let has_error = error.is_some();
     view! {
-        <section class="panel" style=style data-panel-id=id.to_string() data-panel-type=kind.clone()
+        <section class="panel" class:has-error=has_error class:dragged=dragged style=style
+            data-panel-id=id.to_string() data-panel-type=kind.clone()
             data-series=move || data.with(|d| d.series.iter().filter(|s| !s.points.is_empty()).count())
             data-current-series=move || data.with(current_series)>
-            <header class="panel-header">
+            <header class="panel-header" class:drag-handle=editing on:mousedown=grab(false)>
                 <h2 class="panel-title" title=description>{title}</h2>
-                <a class="panel-link" href=view_href.clone() title="View this panel alone">"View"</a>
-                <a class="panel-link panel-edit" href=view_href.replace("viewPanel=", "editPanel=") title="Edit this panel">"Edit"</a>
+                <Show when=move || !editing()>
+                    <a class="panel-link" href=view_link.clone() title="View this panel alone">"View"</a>
+                    <a class="panel-link panel-edit" href=edit_link.clone() title="Edit this panel">"Edit"</a>
+                </Show>
+                {move || loading().then(|| view! {
+                    <span class="panel-loading" role="status" aria-label="Loading" title="Loading…"></span>
+                })}
             </header>
             {error.map(|e| view! { <div class="panel-error" role="alert">{e}</div> })}
             <div class="panel-body">{body}</div>
+            {move || editing().then(|| view! {
+                <div class="resize-handle" title="Drag to resize" on:mousedown=grab(true)></div>
+            })}
         </section>
     }
 }
@@ -749,10 +1038,13 @@ pub fn PanelPreview(
     result: PanelResult,
     data: RwSignal<PanelData>,
     theme: Theme,
+    /// True while the preview's query runs.
+    #[prop(optional)]
+    loading: Option<RwSignal<bool>>,
 ) -> impl IntoView {
     view! {
         <div class="editor-panel">
-            <PanelBox panel result data style=String::new() theme shared=false view_href=String::new() />
+            <PanelBox panel result data style=String::new() theme shared=false view_href=String::new() loading />
         </div>
     }
 }
@@ -777,7 +1069,15 @@ fn legend_rows(data: &PanelData, opts: &ChartOptions) -> Vec<(String, String, [S
 }
 
 #[component]
-fn ChartPanel(kind: PanelKind, data: RwSignal<PanelData>, opts: ChartOptions, shared: bool) -> impl IntoView {
+fn ChartPanel(
+    kind: PanelKind,
+    data: RwSignal<PanelData>,
+    opts: ChartOptions,
+    shared: bool,
+    /// The edit mode and this panel's id: a resized panel's canvas is drawn again at its new size.
+    #[prop(optional_no_strip)]
+    edit: Option<(LayoutEdit, i64)>,
+) -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let frame_ref = NodeRef::<leptos::html::Div>::new();
     // The server's first frame; the browser keeps it through hydration and replaces it with
@@ -800,8 +1100,23 @@ fn ChartPanel(kind: PanelKind, data: RwSignal<PanelData>, opts: ChartOptions, sh
     let geometry = StoredValue::new(None::<chart::PlotGeometry>);
     let draw_opts = StoredValue::new(opts.clone());
 
+    // Redraws when this panel's size changes (moving it, or others, needs no new drawing), on
+    // the next frame: the new size is only on the page once this turn's DOM updates are done.
+    #[cfg(feature = "hydrate")]
+    let resized = Trigger::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |prev: Option<Option<(i64, i64)>>| {
+        let now = edit.and_then(|(e, id)| e.position(id)).map(|g| (g.w, g.h));
+        if prev.is_some_and(|p| p != now) {
+            request_animation_frame(move || resized.notify());
+        }
+        now
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = edit;
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
+        resized.track();
         let Some(canvas) = canvas_ref.get() else { return };
         // Follow the theme switch unless the address fixes a theme (embeds, shared links).
         let forced = Query::parse(&use_location().search.get_untracked()).get("theme").is_some();

@@ -201,7 +201,8 @@ fn remove_panel(d: &mut Dashboard, id: i64) {
     }
 }
 
-fn set_leave_guard(on: bool) {
+/// Asks the browser to confirm leaving the page while there are unsaved changes (or stops).
+pub(crate) fn set_leave_guard(on: bool) {
     #[cfg(feature = "hydrate")]
     if let Some(w) = web_sys::window() {
         if on {
@@ -222,15 +223,17 @@ fn set_leave_guard(on: bool) {
     let _ = on;
 }
 
-fn confirm_leave() -> bool {
+/// Asks the user (a browser `confirm`); yes where there is no browser to ask.
+pub(crate) fn confirm(question: &str) -> bool {
     #[cfg(feature = "hydrate")]
     {
-        web_sys::window()
-            .and_then(|w| w.confirm_with_message("Leave the editor? Your unsaved changes will be lost.").ok())
-            .unwrap_or(true)
+        web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(true)
     }
     #[cfg(not(feature = "hydrate"))]
-    true
+    {
+        let _ = question;
+        true
+    }
 }
 
 #[component]
@@ -247,6 +250,7 @@ pub fn PanelEditor(
     let edited = RwSignal::new(panel);
     let dirty = RwSignal::new(false);
     let preview = RwSignal::new(initial);
+    let previewing = RwSignal::new(false);
     let status = RwSignal::new(None::<Result<String, String>>);
     let syntax = RwSignal::new(Vec::<Option<String>>::new());
     let message = RwSignal::new(String::new());
@@ -265,11 +269,13 @@ pub fn PanelEditor(
         move || {
             let (uid, search) = (uid.clone(), search.clone());
             let json = serde_json::to_string(&edited.get_untracked()).unwrap_or_default();
+            previewing.set(true);
             leptos::task::spawn_local(async move {
                 match preview_panel(uid, search, json).await {
                     Ok(r) => preview.set(r),
                     Err(e) => status.set(Some(Err(crate::pages::error_text(&e)))),
                 }
+                previewing.set(false);
             });
         }
     };
@@ -315,7 +321,7 @@ pub fn PanelEditor(
         let back_href = back_href.clone();
         move |ev: leptos::ev::MouseEvent| {
             ev.prevent_default();
-            if !dirty.get_untracked() || confirm_leave() {
+            if !dirty.get_untracked() || confirm("Leave the editor? Your unsaved changes will be lost.") {
                 navigate_to(back_href.clone());
             }
         }
@@ -402,7 +408,7 @@ pub fn PanelEditor(
         let p = edited.get();
         let r = preview.get();
         let theme = crate::chart::Theme::Light;
-        view! { <super::dashboard::PanelPreview panel=p result=r data=preview_signal theme /> }
+        view! { <super::dashboard::PanelPreview panel=p result=r data=preview_signal theme loading=previewing /> }
     };
     let run_for_button = run_preview.clone();
     let run_for_blur = run_preview.clone();
