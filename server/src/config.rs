@@ -232,6 +232,8 @@ pub struct ScrapeConfig {
     pub file_sd_configs: Vec<FileSdConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_sd_configs: Vec<DnsSdConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub docker_sd_configs: Vec<DockerSdConfig>,
     /// URL query parameters of every scrape request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, Vec<String>>,
@@ -433,6 +435,73 @@ pub struct DnsSdConfig {
     pub refresh_interval: Option<PromDuration>,
 }
 
+/// `docker_sd_configs` entry: containers of one Docker Engine, listed by
+/// [`crate::discovery::docker::DockerSd`]. The field names and defaults are Prometheus's.
+/// The HTTP client settings apply to `http://` and `https://` hosts; as in Prometheus, `unix://`
+/// sockets and `tcp://` hosts (plain HTTP) ignore them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSdConfig {
+    /// `unix:///var/run/docker.sock`, `tcp://host:2375`, `http://host:2375` or `https://…`.
+    pub host: String,
+    /// The port of containers that publish no TCP port.
+    #[serde(default = "default_docker_port")]
+    pub port: u16,
+    /// The address of containers in host networking mode.
+    #[serde(default = "default_host_networking_host")]
+    pub host_networking_host: String,
+    /// Only the first network (by name) of a container with several yields targets.
+    #[serde(default = "default_true")]
+    pub match_first_network: bool,
+    /// Docker's container list filters, e.g. `{name: label, values: [prometheus.io/scrape=true]}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<DockerFilter>,
+    #[serde(default = "default_docker_refresh")]
+    pub refresh_interval: PromDuration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<ProxyUrl>,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    /// Accepted for compatibility; the Docker API is asked over HTTP/1.1.
+    #[serde(default = "default_true")]
+    pub enable_http2: bool,
+}
+
+/// One Docker list filter: a name such as `label`, `name`, `network` or `status`, and the
+/// values any of which a container must match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerFilter {
+    pub name: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+fn default_docker_port() -> u16 {
+    80
+}
+
+fn default_host_networking_host() -> String {
+    "localhost".to_string()
+}
+
+/// Prometheus's default `refresh_interval` for Docker discovery.
+pub const DEFAULT_DOCKER_REFRESH: Duration = Duration::from_secs(60);
+
+fn default_docker_refresh() -> PromDuration {
+    PromDuration(DEFAULT_DOCKER_REFRESH)
+}
+
 /// The record types `dns_sd_configs` may query; written in upper case, read in any case.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum DnsRecordType {
@@ -540,6 +609,7 @@ impl Config {
                 }],
                 file_sd_configs: Vec::new(),
                 dns_sd_configs: Vec::new(),
+                docker_sd_configs: Vec::new(),
                 params: BTreeMap::new(),
                 honor_labels: false,
                 honor_timestamps: true,
@@ -593,6 +663,20 @@ impl Config {
                 join(&mut t.ca_file);
                 join(&mut t.cert_file);
                 join(&mut t.key_file);
+            }
+            for d in &mut sc.docker_sd_configs {
+                if let Some(b) = &mut d.basic_auth {
+                    join(&mut b.password_file);
+                }
+                join(&mut d.bearer_token_file);
+                if let Some(a) = &mut d.authorization {
+                    join(&mut a.credentials_file);
+                }
+                if let Some(t) = &mut d.tls_config {
+                    join(&mut t.ca_file);
+                    join(&mut t.cert_file);
+                    join(&mut t.key_file);
+                }
             }
         }
     }
@@ -668,7 +752,12 @@ impl Config {
                     ));
                 }
             }
-            validate_client(sc).map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
+            for (i, d) in sc.docker_sd_configs.iter().enumerate() {
+                validate_docker_sd(d)
+                    .map_err(|e| format!("job {:?}: docker_sd_configs[{i}]: {e}", sc.job_name))?;
+            }
+            validate_client(&ClientFields::of_scrape(sc))
+                .map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
             if !sc.metrics_path.starts_with('/') {
                 return Err(format!("job {:?}: metrics_path must start with '/'", sc.job_name));
             }
@@ -725,8 +814,63 @@ fn validate_vigil(v: &VigilConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// The HTTP client settings that scrape configs and `docker_sd_configs` share, borrowed for
+/// [`validate_client`].
+struct ClientFields<'a> {
+    basic_auth: &'a Option<BasicAuth>,
+    authorization: &'a Option<Authorization>,
+    bearer_token: &'a Option<Secret>,
+    bearer_token_file: &'a Option<PathBuf>,
+    tls_config: &'a Option<TlsConfig>,
+    proxy_url: &'a Option<ProxyUrl>,
+}
+
+impl<'a> ClientFields<'a> {
+    fn of_scrape(sc: &'a ScrapeConfig) -> Self {
+        ClientFields {
+            basic_auth: &sc.basic_auth,
+            authorization: &sc.authorization,
+            bearer_token: &sc.bearer_token,
+            bearer_token_file: &sc.bearer_token_file,
+            tls_config: &sc.tls_config,
+            proxy_url: &sc.proxy_url,
+        }
+    }
+
+    fn of_docker(d: &'a DockerSdConfig) -> Self {
+        ClientFields {
+            basic_auth: &d.basic_auth,
+            authorization: &d.authorization,
+            bearer_token: &d.bearer_token,
+            bearer_token_file: &d.bearer_token_file,
+            tls_config: &d.tls_config,
+            proxy_url: &d.proxy_url,
+        }
+    }
+}
+
+/// Prometheus's checks of a `docker_sd_configs` entry, plus the host forms Vigil can reach.
+fn validate_docker_sd(d: &DockerSdConfig) -> Result<(), String> {
+    if d.host.is_empty() {
+        return Err("host missing".into());
+    }
+    crate::discovery::docker::DockerHost::parse(&d.host).map_err(|e| e.to_string())?;
+    if d.host_networking_host.is_empty() {
+        // It becomes the `__address__` of host-networked containers; an empty one would leave
+        // them without an address and so invalidate the job's whole target set.
+        return Err("host_networking_host must not be empty".into());
+    }
+    if d.refresh_interval.0.is_zero() {
+        return Err("refresh_interval must be greater than 0".into());
+    }
+    if let Some(f) = d.filters.iter().find(|f| f.name.is_empty()) {
+        return Err(format!("a filter needs a name (values {:?})", f.values));
+    }
+    validate_client(&ClientFields::of_docker(d))
+}
+
 /// Prometheus's rules for the HTTP client settings of a scrape config.
-fn validate_client(sc: &ScrapeConfig) -> Result<(), String> {
+fn validate_client(sc: &ClientFields<'_>) -> Result<(), String> {
     if sc.bearer_token.is_some() && sc.bearer_token_file.is_some() {
         return Err("at most one of bearer_token & bearer_token_file must be configured".into());
     }
@@ -1045,6 +1189,41 @@ mod tests {
         let err = parse("scrape_configs:\n  - job_name: a\n    dns_sd_configs:\n      - names: [x.org]\n        type: TXT\n")
             .unwrap_err();
         assert!(err.to_string().contains("TXT"), "{err}");
+    }
+
+    #[test]
+    fn docker_sd_configs_take_prometheus_defaults_and_hide_secrets() {
+        let c = parse(
+            "scrape_configs:\n  - job_name: d\n    docker_sd_configs:\n      - host: unix:///var/run/docker.sock\n      - host: https://docker.example.org:2376\n        port: 9100\n        match_first_network: false\n        filters: [{name: label, values: [a=b]}]\n        basic_auth: {username: u, password: hunter2}\n",
+        )
+        .unwrap();
+        let d = &c.scrape_configs[0].docker_sd_configs;
+        assert_eq!((d[0].port, d[0].host_networking_host.as_str()), (80, "localhost"));
+        assert!(d[0].match_first_network && d[0].follow_redirects);
+        assert_eq!(d[0].refresh_interval.0, DEFAULT_DOCKER_REFRESH);
+        assert_eq!((d[1].port, d[1].match_first_network), (9100, false));
+        assert_eq!(d[1].filters, [DockerFilter { name: "label".into(), values: vec!["a=b".into()] }]);
+        let yaml = c.to_yaml();
+        assert!(!yaml.contains("hunter2"), "{yaml}");
+        assert_eq!(parse(&yaml.replace("<secret>", "hunter2")).unwrap(), c);
+        for (bad, why) in [
+            ("host: ''", "host missing"),
+            ("host: /var/run/docker.sock", "not a URL"),
+            ("host: unix:///d.sock\n        refresh_interval: 0s", "refresh_interval"),
+            ("host: unix:///d.sock\n        host_networking_host: ''", "host_networking_host"),
+            ("host: unix:///d.sock\n        filters: [{values: [x]}]", "name"),
+            (
+                "host: http://d:2375\n        bearer_token: t\n        basic_auth: {username: u}",
+                "at most one",
+            ),
+            ("host: http://d:2375\n        oauth2: {client_id: x}", "oauth2"),
+        ] {
+            let err =
+                parse(&format!("scrape_configs:\n  - job_name: d\n    docker_sd_configs:\n      - {bad}\n"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! that cannot be read or parsed keeps the groups it last had, so a half-written file never
 //! drops targets; the error is logged and returned in [`FileSd::errors`].
 //! [`dns`] implements `dns_sd_configs`, whose lookups are asynchronous and so run on their own
-//! schedule; [`merge`] joins its cached groups with the files'.
+//! schedule; [`merge`] joins its cached groups with the files'. [`docker`] implements
+//! `docker_sd_configs` the same way: containers listed by a Docker daemon on their own schedule.
 //! [`crate::scrape::target::targets_from_config`] merges the groups with the static ones.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +22,7 @@ use crate::config::Config;
 pub use crate::config::FileSdConfig;
 
 pub mod dns;
+pub mod docker;
 
 /// Adds `more`'s groups to `into`, job by job.
 pub fn merge(into: &mut Discovered, more: Discovered) {
