@@ -36,6 +36,7 @@ use app::model::StatusInfo;
 use crate::cli::Flags;
 use crate::config::Config;
 use crate::discovery::dns::DnsSd;
+use crate::discovery::docker::DockerSd;
 use crate::discovery::FileSd;
 use crate::scrape::manager::{ScrapeError, ScrapeManager};
 use crate::scrape::target::{targets_from_config, TargetError, TargetSet};
@@ -85,6 +86,9 @@ pub struct Services {
     pub file_sd: parking_lot::Mutex<FileSd>,
     /// DNS discovery state (last good groups per name), filled by [`discover_dns_periodically`].
     pub dns_sd: parking_lot::Mutex<DnsSd>,
+    /// Docker discovery state (last good groups per `docker_sd_configs` entry), filled by
+    /// [`discover_docker_periodically`].
+    pub docker_sd: parking_lot::Mutex<DockerSd>,
     pub engine: promql::Engine,
     /// Bounds concurrent queries (`--query.max-concurrency`).
     pub query_slots: tokio::sync::Semaphore,
@@ -191,6 +195,7 @@ impl Services {
     pub fn targets_for(&self, config: &Config) -> Result<TargetSet, TargetError> {
         let mut discovered = self.file_sd.lock().refresh(config);
         discovery::merge(&mut discovered, self.dns_sd.lock().groups(config));
+        discovery::merge(&mut discovered, self.docker_sd.lock().groups(config));
         targets_from_config(config, &discovered)
     }
 
@@ -238,6 +243,7 @@ pub fn build_state(flags: &Flags, config: Arc<Config>) -> WebState {
         quit: tokio::sync::Notify::new(),
         file_sd: parking_lot::Mutex::new(FileSd::default()),
         dns_sd: parking_lot::Mutex::new(DnsSd::default()),
+        docker_sd: parking_lot::Mutex::new(DockerSd::default()),
         engine: promql::Engine::new(promql::EngineOptions {
             lookback_delta_ms: flags.query_lookback_delta.0.as_millis() as i64,
             max_samples: flags.query_max_samples,
@@ -322,6 +328,7 @@ pub async fn run(flags: Flags, config: Config) -> Result<(), RunError> {
     tokio::spawn(maintain_periodically(db));
     tokio::spawn(discover_periodically(services.clone()));
     tokio::spawn(discover_dns_periodically(services.clone()));
+    tokio::spawn(discover_docker_periodically(services.clone()));
     tokio::spawn(reload_on_sighup(services.clone()));
 
     let served = server.await;
@@ -375,6 +382,24 @@ async fn discover_dns_periodically(services: Arc<Services>) {
         let done = discovery::dns::refresh(&services.dns_sd, &config).await;
         services.telemetry.sd_dns_lookups.inc_by(done.lookups);
         services.telemetry.sd_dns_lookup_failures.inc_by(done.failures);
+        if done.changed {
+            let s = services.clone();
+            let _ = tokio::task::spawn_blocking(move || s.refresh_targets()).await;
+        }
+    }
+}
+
+/// Asks the Docker daemons that are due every second, apart from the other loops so that a slow
+/// daemon delays nothing else; targets are rebuilt only when an answer changed.
+async fn discover_docker_periodically(services: Arc<Services>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let config = services.config.read().clone();
+        let done = discovery::docker::refresh(&services.docker_sd, &config).await;
+        services.telemetry.sd_docker_refreshes.inc_by(done.refreshes);
+        services.telemetry.sd_docker_refresh_failures.inc_by(done.failures);
         if done.changed {
             let s = services.clone();
             let _ = tokio::task::spawn_blocking(move || s.refresh_targets()).await;

@@ -55,6 +55,10 @@ pub struct Telemetry {
     /// DNS discovery lookups and failed lookups, as Prometheus's `prometheus_sd_dns_lookup*`.
     pub sd_dns_lookups: Counter,
     pub sd_dns_lookup_failures: Counter,
+    /// Docker discovery refreshes (one per `docker_sd_configs` entry and refresh interval) and
+    /// failed ones, as Prometheus's `prometheus_sd_refresh_failures_total{mechanism="docker"}`.
+    pub sd_docker_refreshes: Counter,
+    pub sd_docker_refresh_failures: Counter,
 }
 
 /// Facts about this build, fixed at compile time.
@@ -126,6 +130,18 @@ impl Telemetry {
             "The number of DNS-SD lookup failures",
             sd_dns_lookup_failures.clone(),
         );
+        let sd_docker_refreshes = Counter::default();
+        registry.register(
+            "vigil_sd_docker_refreshes",
+            "The number of Docker-SD refreshes",
+            sd_docker_refreshes.clone(),
+        );
+        let sd_docker_refresh_failures = Counter::default();
+        registry.register(
+            "vigil_sd_docker_refresh_failures",
+            "The number of Docker-SD refresh failures",
+            sd_docker_refresh_failures.clone(),
+        );
         registry.register_collector(Box::new(ProcessCollector { start_time_secs }));
         registry.register_collector(Box::new(TsdbCollector { db }));
         Telemetry {
@@ -136,6 +152,8 @@ impl Telemetry {
             config_reload_time,
             sd_dns_lookups,
             sd_dns_lookup_failures,
+            sd_docker_refreshes,
+            sd_docker_refresh_failures,
         }
     }
 
