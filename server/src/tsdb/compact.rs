@@ -790,6 +790,45 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_block_fails_its_merge_once_and_is_then_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = CompactOptions { levels: 1, ..CompactOptions::default() };
+        {
+            let db = Db::open(dir.path(), DbOptions { compaction: off, ..db_opts(None, None) }).unwrap();
+            append_hours(&db, 0, 5 * H + 30 * 60_000, 2);
+            assert_eq!(db.blocks().len(), 4);
+        }
+        // Damage a chunk of the second block (the index is fine, so the block still opens).
+        let mut ids: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("meta.json").exists())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        let chunks = dir.path().join(&ids[1]).join("chunks");
+        let mut bytes = std::fs::read(&chunks).unwrap();
+        bytes[20] ^= 0x40;
+        std::fs::write(&chunks, &bytes).unwrap();
+
+        let db = Db::open(dir.path(), db_opts(None, None)).unwrap();
+        let err = db.maintain().unwrap_err().to_string();
+        assert!(err.contains(&ids[1]) && err.contains("checksum mismatch"), "{err}");
+        assert_eq!(db.counters.compaction_failures.load(Ordering::Relaxed), 1);
+        // Nothing half-written is left, the parents are untouched, and the next pass skips them.
+        assert_eq!(block_dirs_on_disk(dir.path()), 4);
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .path()
+            .to_string_lossy()
+            .ends_with(".tmp")));
+        let report = db.maintain().unwrap();
+        assert!(report.blocks_compacted.is_empty());
+        assert_eq!(db.counters.compaction_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(db.blocks().len(), 4);
+    }
+
+    #[test]
     fn parents_named_by_another_block_are_the_ones_deleted() {
         let meta = |id: &str, parents: &[&str]| BlockMeta {
             ulid: id.into(),
