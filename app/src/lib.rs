@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Vigil's web UI, rendered on the server and hydrated in the browser.
 //!
 //! [`shell`] is the HTML document the server sends; [`App`] is the router with one page per

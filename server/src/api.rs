@@ -21,13 +21,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::promql::{self, ErrorKind as PromqlErrorKind, PromqlError, QueryOptions, Value as PromValue};
+use crate::promql::{self, ErrorKind as PromqlErrorKind, PromqlError, QueryOptions};
 use crate::scrape::manager::Health;
 use crate::tsdb::db::Db;
 use crate::tsdb::index::{MatchOp, Matcher};
 use crate::tsdb::labels::{Labels, METRIC_NAME};
 use crate::web::WebState;
 use crate::Services;
+
+mod encode;
 
 /// An API failure, with Prometheus's `errorType`.
 #[derive(Debug, thiserror::Error)]
@@ -74,15 +76,9 @@ fn success(data: Value) -> Response {
     axum::Json(json!({"status": "success", "data": data})).into_response()
 }
 
-fn success_with_warnings(data: Value, warnings: Vec<String>, infos: Vec<String>) -> Response {
-    let mut body = json!({"status": "success", "data": data});
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
-    if !infos.is_empty() {
-        body["infos"] = json!(infos);
-    }
-    axum::Json(body).into_response()
+/// A query's answer, its `data` already encoded (see [`encode`]).
+fn success_encoded(data: &[u8], warnings: &[String], infos: &[String]) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], encode::envelope(data, warnings, infos)).into_response()
 }
 
 impl From<PromqlError> for ApiError {
@@ -110,41 +106,6 @@ pub fn format_value(v: f64) -> String {
     } else {
         format!("{v}")
     }
-}
-
-/// Timestamps go out as seconds with millisecond precision, a JSON number.
-fn ts_json(ms: i64) -> Value {
-    if ms % 1000 == 0 {
-        json!(ms / 1000)
-    } else {
-        json!(ms as f64 / 1000.0)
-    }
-}
-
-fn point(t: i64, v: f64) -> Value {
-    json!([ts_json(t), format_value(v)])
-}
-
-fn value_json(v: &PromValue) -> Value {
-    match v {
-        PromValue::Scalar(t, v) => json!({"resultType": "scalar", "result": point(*t, *v)}),
-        PromValue::String(t, s) => json!({"resultType": "string", "result": [ts_json(*t), s]}),
-        PromValue::Vector(samples) => json!({
-            "resultType": "vector",
-            "result": samples.iter().map(|s| json!({"metric": labels_json(&s.labels), "value": point(s.t, s.v)})).collect::<Vec<_>>(),
-        }),
-        PromValue::Matrix(m) => matrix_json(m),
-    }
-}
-
-fn matrix_json(m: &promql::Matrix) -> Value {
-    json!({
-        "resultType": "matrix",
-        "result": m.iter().map(|s| json!({
-            "metric": labels_json(&s.labels),
-            "values": s.points.iter().map(|&(t, v)| point(t, v)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
 }
 
 /// A duration parameter: Prometheus duration (`5m`) or seconds (`30`, `0.5`).
@@ -209,8 +170,13 @@ async fn query(
     let expr = query_expr(&p)?;
     let t = p.time("time", now_ms())?;
     let opts = query_options(&p)?;
-    let result = evaluate(&services, move |engine, db| engine.instant_with(db, &expr, t, &opts)).await?;
-    Ok(success_with_warnings(value_json(&result.value), result.warnings, result.infos))
+    // Encoding a large answer takes as long as computing it: off the async threads too.
+    let (data, result) = evaluate(&services, move |engine, db| {
+        let r = engine.instant_with(db, &expr, t, &opts)?;
+        Ok((encode::value_data(&r.value), r))
+    })
+    .await?;
+    Ok(success_encoded(&data, &result.warnings, &result.infos))
 }
 
 /// Prometheus refuses range queries with more points per series than this.
@@ -251,9 +217,12 @@ async fn query_range(
         ));
     }
     let opts = query_options(&p)?;
-    let result =
-        evaluate(&services, move |engine, db| engine.range_with(db, &expr, start, end, step, &opts)).await?;
-    Ok(success_with_warnings(matrix_json(&result.value), result.warnings, result.infos))
+    let (data, result) = evaluate(&services, move |engine, db| {
+        let r = engine.range_with(db, &expr, start, end, step, &opts)?;
+        Ok((encode::matrix(&r.value), r))
+    })
+    .await?;
+    Ok(success_encoded(&data, &result.warnings, &result.infos))
 }
 
 pub fn router() -> Router<WebState> {
@@ -847,8 +816,13 @@ mod tests {
         assert_eq!(format_value(-0.0), "-0");
         assert_eq!(format_value(f64::NAN), "NaN");
         assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(ts_json(1_700_000_000_500), json!(1_700_000_000.5));
-        assert_eq!(ts_json(1_700_000_000_000), json!(1_700_000_000));
+        let ts = |ms| {
+            let mut out = Vec::new();
+            encode::timestamp(&mut out, ms);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(ts(1_700_000_000_500), "1700000000.5");
+        assert_eq!(ts(1_700_000_000_000), "1700000000");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use promql_parser::parser::value::ValueType;
 use promql_parser::parser::Expr;
 
 use crate::tsdb::db::Db;
+use crate::tsdb::head::SeriesSamples;
 use crate::tsdb::index::Matcher;
 use crate::tsdb::labels::Labels;
 
@@ -65,12 +66,23 @@ pub struct QueryOptions {
     pub cancel: Option<Arc<AtomicBool>>,
 }
 
-/// One series as storage returns it: its labels and its samples in time order, staleness markers
-/// included.
-#[derive(Debug, Clone)]
+/// One series as storage returns it: its labels, and its samples in time order (staleness markers
+/// included), decoded only when read.
+///
+/// Selecting does not decode: a query over 10,000 series × 24 h would otherwise hold every sample
+/// at once (16 bytes each, close to a gigabyte) before computing anything. The evaluator reads one
+/// series at a time into a reused buffer ([`RawSeries::read_into`]) and keeps only its results.
 pub struct RawSeries {
     pub labels: Labels,
-    pub samples: Vec<(i64, f64)>,
+    samples: SeriesSamples,
+}
+
+impl RawSeries {
+    /// Replaces `buf`'s contents with the samples.
+    pub fn read_into(&self, buf: &mut Vec<(i64, f64)>) {
+        buf.clear();
+        buf.extend(self.samples.iter());
+    }
 }
 
 /// A storage failure, kept opaque so any store can implement [`Queryable`].
@@ -85,7 +97,7 @@ pub trait Queryable {
 impl Queryable for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<RawSeries>, StorageError> {
         let series = Db::select(self, matchers, mint, maxt)?;
-        Ok(series.into_iter().map(|s| RawSeries { samples: s.samples(), labels: s.labels }).collect())
+        Ok(series.into_iter().map(|s| RawSeries { labels: s.labels.clone(), samples: s }).collect())
     }
 }
 
@@ -326,5 +338,49 @@ pub(crate) fn type_name(t: ValueType) -> &'static str {
         ValueType::String => "string",
         ValueType::Vector => "instant vector",
         ValueType::Matrix => "range vector",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tsdb::db::DbOptions;
+
+    /// 10 series `x{i="…"}` with 100 samples 15 s apart from t = 0.
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let mut app = db.appender();
+        for i in 0..10 {
+            let labels = Labels::new([("__name__", "x".to_string()), ("i", i.to_string())]).unwrap();
+            for k in 0..100 {
+                app.append(&labels, k * 15_000, k as f64);
+            }
+        }
+        app.commit().unwrap();
+        (dir, db)
+    }
+
+    fn engine(max_samples: usize) -> Engine {
+        Engine::new(EngineOptions { max_samples, ..EngineOptions::default() })
+    }
+
+    #[test]
+    fn max_samples_counts_what_a_query_holds() {
+        let (_dir, db) = db();
+        // A range vector of 10 × 100 samples.
+        let end = 99 * 15_000;
+        assert!(matches!(engine(500).instant(&db, "x[1h]", end), Err(PromqlError::TooManySamples)));
+        let ok = engine(1_000).instant(&db, "x[1h]", end).unwrap();
+        assert!(
+            matches!(ok.value, Value::Matrix(m) if m.len() == 10 && m.iter().all(|s| s.points.len() == 100))
+        );
+        // A range query's output: 10 series × 100 steps.
+        assert!(matches!(engine(500).range(&db, "x", 0, end, 15_000), Err(PromqlError::TooManySamples)));
+        assert_eq!(engine(1_000).range(&db, "x", 0, end, 15_000).unwrap().value.len(), 10);
+        // One series decoded at a time: a sum over windows holds little beyond its output.
+        let r = engine(300).range(&db, "sum(rate(x[5m]))", 0, end, 15_000).unwrap();
+        assert_eq!(r.value.len(), 1);
+        assert_eq!(PromqlError::TooManySamples.kind(), ErrorKind::Execution);
     }
 }

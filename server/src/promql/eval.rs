@@ -98,12 +98,51 @@ pub enum Val {
 /// The samples a range selector or subquery provides, with the window end for every step; the
 /// window of step `i` is `(ends[i] - range, ends[i]]`.
 pub struct Windows {
-    pub series: Vec<RangeSeries>,
+    series: Vec<WindowSeries>,
     pub range: i64,
     pub ends: Vec<i64>,
 }
 
+/// One series of [`Windows`]: a stored series (decoded when visited) or a subquery's points.
+pub struct WindowSeries {
+    pub labels: Labels,
+    pub drop_name: bool,
+    source: WindowSource,
+}
+
+enum WindowSource {
+    Stored(RawSeries),
+    Points(Vec<(i64, f64)>),
+}
+
 impl Windows {
+    /// Calls `f(ev, series, points)` for every series with samples, one series at a time. Stored
+    /// series are decoded into one reused buffer without their staleness markers, so only one
+    /// series' samples are in memory at once.
+    pub fn each_series(
+        &self,
+        ev: &mut Evaluator,
+        mut f: impl FnMut(&mut Evaluator, &WindowSeries, &[(i64, f64)]) -> EvalResult<()>,
+    ) -> EvalResult<()> {
+        let mut buf = Vec::new();
+        for series in &self.series {
+            ev.check()?;
+            let points: &[(i64, f64)] = match &series.source {
+                WindowSource::Points(p) => p,
+                WindowSource::Stored(raw) => {
+                    raw.read_into(&mut buf);
+                    buf.retain(|p| !is_stale(p.1));
+                    ev.hold_briefly(buf.len())?;
+                    &buf
+                }
+            };
+            if !points.is_empty() {
+                f(ev, series, points)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Calls `f(step, window)` for every step whose window holds samples of `points`. Window ends
     /// never decrease, so two cursors walk the points once.
     pub fn for_each_window(
@@ -208,6 +247,14 @@ impl<'a> Evaluator<'a> {
         if self.samples > self.max_samples {
             return Err(PromqlError::TooManySamples);
         }
+        Ok(())
+    }
+
+    /// Checks that `n` samples fit beside those held, without keeping them: one series' decoded
+    /// samples, which live only until its results are computed.
+    pub fn hold_briefly(&mut self, n: usize) -> EvalResult<()> {
+        self.add_samples(n)?;
+        self.samples -= n;
         Ok(())
     }
 
@@ -336,20 +383,22 @@ impl<'a> Evaluator<'a> {
                 }
                 let w = self.windows(expr, s)?;
                 let mut out = Vec::new();
-                for series in &w.series {
+                w.each_series(self, |ev, series, all| {
                     let mut points = Vec::new();
-                    w.for_each_window(&series.points, |_, win| {
+                    w.for_each_window(all, |_, win| {
                         points.extend_from_slice(win);
                         Ok(())
                     })?;
                     if !points.is_empty() {
+                        ev.add_samples(points.len())?;
                         out.push(RangeSeries {
                             labels: series.labels.clone(),
                             drop_name: series.drop_name,
                             points,
                         });
                     }
-                }
+                    Ok(())
+                })?;
                 Ok(Val::Matrix(out))
             }
             Expr::Call(c) => functions::call(self, c, s),
@@ -407,11 +456,14 @@ impl<'a> Evaluator<'a> {
         let raw = self.select(vs, lo - self.lookback + 1, hi)?;
         let mut out = Vec::with_capacity(raw.len());
         let mut held = 0usize;
+        let mut buf = Vec::new();
         for series in raw {
             self.check()?;
+            series.read_into(&mut buf);
+            self.hold_briefly(buf.len())?;
             let mut vals = vec![None; times.len()];
             let mut any = false;
-            let pts = &series.samples;
+            let pts = &buf;
             let mut idx = 0usize;
             let mut prev_t = i64::MIN;
             for (i, &t) in times.iter().enumerate() {
@@ -453,9 +505,6 @@ impl<'a> Evaluator<'a> {
         maxt: i64,
     ) -> EvalResult<Vec<RawSeries>> {
         let out = self.q.select(matchers, mint, maxt).map_err(|e| PromqlError::Storage(e.to_string()))?;
-        let n: usize = out.iter().map(|s| s.samples.len()).sum();
-        self.add_samples(n)?;
-        self.samples = self.samples.saturating_sub(n);
         self.check()?;
         Ok(out)
     }
@@ -493,9 +542,6 @@ impl<'a> Evaluator<'a> {
             out.sort_by(|a, b| a.labels.cmp(&b.labels));
             out.dedup_by(|a, b| a.labels == b.labels);
         }
-        let n: usize = out.iter().map(|s| s.samples.len()).sum();
-        self.add_samples(n)?;
-        self.samples = self.samples.saturating_sub(n);
         self.check()?;
         Ok(out)
     }
@@ -512,16 +558,14 @@ impl<'a> Evaluator<'a> {
                     return Ok(Windows { series: Vec::new(), range, ends });
                 };
                 let raw = self.select(&ms.vs, lo - range + 1, hi)?;
-                let mut series = Vec::with_capacity(raw.len());
-                let mut held = 0;
-                for r in raw {
-                    let points: Vec<(i64, f64)> = r.samples.into_iter().filter(|p| !is_stale(p.1)).collect();
-                    if !points.is_empty() {
-                        held += points.len();
-                        series.push(RangeSeries { labels: r.labels, drop_name: false, points });
-                    }
-                }
-                self.add_samples(held)?;
+                let series = raw
+                    .into_iter()
+                    .map(|r| WindowSeries {
+                        labels: r.labels.clone(),
+                        drop_name: false,
+                        source: WindowSource::Stored(r),
+                    })
+                    .collect();
                 Ok(Windows { series, range, ends })
             }
             Expr::Subquery(sq) => {
@@ -545,25 +589,28 @@ impl<'a> Evaluator<'a> {
                     return Ok(Windows { series: Vec::new(), range, ends });
                 }
                 let inner = Steps { start, end: hi, step };
-                let series = match self.eval(&sq.expr, &inner)? {
+                let series: Vec<WindowSeries> = match self.eval(&sq.expr, &inner)? {
                     Val::Vector(v) => v
                         .into_iter()
-                        .map(|ss| RangeSeries {
+                        .map(|ss| WindowSeries {
                             labels: ss.labels,
                             drop_name: ss.drop_name,
-                            points: ss
-                                .vals
-                                .into_iter()
-                                .enumerate()
-                                .filter_map(|(i, v)| v.map(|v| (inner.t(i), v)))
-                                .collect(),
+                            source: WindowSource::Points(
+                                ss.vals
+                                    .into_iter()
+                                    .enumerate()
+                                    .filter_map(|(i, v)| v.map(|v| (inner.t(i), v)))
+                                    .collect(),
+                            ),
                         })
-                        .filter(|r| !r.points.is_empty())
+                        .filter(|r| !matches!(&r.source, WindowSource::Points(p) if p.is_empty()))
                         .collect(),
-                    Val::Scalar(v) => vec![RangeSeries {
+                    Val::Scalar(v) => vec![WindowSeries {
                         labels: Labels::empty(),
                         drop_name: false,
-                        points: v.into_iter().enumerate().map(|(i, v)| (inner.t(i), v)).collect(),
+                        source: WindowSource::Points(
+                            v.into_iter().enumerate().map(|(i, v)| (inner.t(i), v)).collect(),
+                        ),
                     }],
                     other => {
                         return Err(PromqlError::BadData(format!(
@@ -572,7 +619,13 @@ impl<'a> Evaluator<'a> {
                         )))
                     }
                 };
-                let held = series.iter().map(|r: &RangeSeries| r.points.len()).sum();
+                let held = series
+                    .iter()
+                    .map(|r| match &r.source {
+                        WindowSource::Points(p) => p.len(),
+                        WindowSource::Stored(_) => 0,
+                    })
+                    .sum();
                 self.add_samples(held)?;
                 Ok(Windows { series, range, ends })
             }

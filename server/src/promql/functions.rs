@@ -269,12 +269,12 @@ pub fn call(ev: &mut Evaluator, c: &Call, s: &Steps) -> EvalResult<Val> {
         "absent_over_time" => {
             let w = ev.windows(arg(0)?, s)?;
             let mut present = vec![false; n];
-            for series in &w.series {
-                w.for_each_window(&series.points, |i, _| {
+            w.each_series(ev, |_, _, points| {
+                w.for_each_window(points, |i, _| {
                     present[i] = true;
                     Ok(())
-                })?;
-            }
+                })
+            })?;
             let labels = absent_labels(arg(0)?);
             Ok(absent_result(labels, present.into_iter().map(|p| if p { None } else { Some(1.0) }).collect()))
         }
@@ -513,9 +513,8 @@ fn range_function(
             ev.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*q)));
         }
     }
-    let mut out = Vec::with_capacity(w.series.len());
-    for series in &w.series {
-        ev.check()?;
+    let mut out = Vec::new();
+    w.each_series(ev, |ev, series, points| {
         if counter_fn {
             if let Some(metric) = series.labels.metric_name() {
                 if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| metric.ends_with(suf)) {
@@ -527,7 +526,7 @@ fn range_function(
         }
         let mut vals = vec![None; s.len()];
         let mut any = false;
-        w.for_each_window(&series.points, |i, win| {
+        w.for_each_window(points, |i, win| {
             let end = w.ends[i];
             let v = window_value(name, win, end - w.range, end, w.range, s.t(i), params, i);
             if v.is_some() {
@@ -543,7 +542,8 @@ fn range_function(
                 vals,
             });
         }
-    }
+        Ok(())
+    })?;
     Ok(Val::Vector(out))
 }
 

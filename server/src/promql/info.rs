@@ -213,8 +213,11 @@ fn fetch_info_series(
     let raw = ev.select_matchers(&matchers, mint, maxt)?;
     let mut out = Vec::with_capacity(raw.len());
     let mut held = 0;
+    let mut buf = Vec::new();
     for series in raw {
-        let pts = &series.samples;
+        series.read_into(&mut buf);
+        ev.hold_briefly(buf.len())?;
+        let pts = &buf;
         let mut vals = vec![None; s.len()];
         let mut idx = 0;
         let mut any = false;
