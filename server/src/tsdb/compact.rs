@@ -811,17 +811,39 @@ mod tests {
         bytes[20] ^= 0x40;
         std::fs::write(&chunks, &bytes).unwrap();
 
-        let db = Db::open(dir.path(), db_opts(None, None)).unwrap();
+        // Retention of 3 h from the newest sample (5.5 h): the first two blocks are past it.
+        let db = Db::open(dir.path(), db_opts(Some(3 * H), Some(3 * H))).unwrap();
         let err = db.maintain().unwrap_err().to_string();
         assert!(err.contains(&ids[1]) && err.contains("checksum mismatch"), "{err}");
         assert_eq!(db.counters.compaction_failures.load(Ordering::Relaxed), 1);
-        // Nothing half-written is left, the parents are untouched, and the next pass skips them.
-        assert_eq!(block_dirs_on_disk(dir.path()), 4);
-        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
-            .unwrap()
-            .path()
-            .to_string_lossy()
-            .ends_with(".tmp")));
+        // Retention ran all the same; nothing half-written is left; the other parents are as
+        // they were.
+        assert_eq!(db.counters.blocks_removed_by_retention.load(Ordering::Relaxed), 2);
+        let left: Vec<String> = db.blocks().iter().map(|b| b.meta().ulid.clone()).collect();
+        assert_eq!(left, ids[2..].to_vec());
+        assert_eq!(block_dirs_on_disk(dir.path()), 2);
+        let names = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path());
+        assert!(names.into_iter().all(|p| !p.to_string_lossy().ends_with(".tmp")));
+        drop(db);
+
+        // Without retention the damaged block stays; its group fails once, then is skipped.
+        let dir2 = tempfile::tempdir().unwrap();
+        let (blocks, _) = three_blocks(dir2.path());
+        write_block(
+            dir2.path(),
+            "a3",
+            6 * H,
+            8 * H,
+            &BTreeMap::from([(series_labels(0), vec![(6 * H, 1.0)])]),
+        );
+        let chunks = blocks[0].dir().join("chunks");
+        drop(blocks);
+        let mut bytes = std::fs::read(&chunks).unwrap();
+        bytes[20] ^= 0x40;
+        std::fs::write(&chunks, &bytes).unwrap();
+        let opts = DbOptions { head: HeadOptions::default(), ..db_opts(None, None) };
+        let db = Db::open(dir2.path(), opts).unwrap();
+        assert!(db.maintain().is_err());
         let report = db.maintain().unwrap();
         assert!(report.blocks_compacted.is_empty());
         assert_eq!(db.counters.compaction_failures.load(Ordering::Relaxed), 1);
