@@ -183,7 +183,7 @@ test('leaving edit mode with unsaved changes asks first, and discarding restores
   await page.close();
 });
 
-test('panels show a spinner while their queries run again, and a broken query its error', async () => {
+test('panels show a spinner while their queries run (first visit and reloads), and a broken query its error', async () => {
   await save({
     uid: 'e2e-states', title: 'E2E states', version: 0,
     panels: [
@@ -212,6 +212,24 @@ test('panels show a spinner while their queries run again, and a broken query it
   await page.waitForFunction(() => document.querySelectorAll('.panel-loading').length === 0);
   assert.match(await page.textContent('section[data-panel-id="1"] .panel-error'), /^A: /);
   await page.screenshot({ path: artifactPath('panel-states.png') });
+
+  // A first visit from another page of the app: the panels are laid out with their spinners
+  // before their data arrives.
+  let releaseFirst;
+  const heldFirst = new Promise((r) => { releaseFirst = r; });
+  await page.unroute('**/api/load_dashboard*');
+  await page.route('**/api/load_dashboard*', async (route) => { await heldFirst; await route.continue(); });
+  await page.goto(`${vigil.base}/dashboards?query=E2E%20states`);
+  await hydrated(page);
+  await page.click('.dashboard-link');
+  await page.waitForSelector('#dashboard-skeleton');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel .panel-loading').length === 2);
+  assert.deepEqual(await page.$$eval('section.panel .panel-title', (ts) => ts.map((t) => t.textContent)), ['broken', 'fine']);
+  await page.screenshot({ path: artifactPath('panel-states-first-load.png') });
+  releaseFirst();
+  await page.waitForSelector('section[data-panel-id="1"] .panel-error');
+  await page.waitForSelector('section[data-panel-id="2"] canvas[data-drawn="true"]');
+  assert.equal(await page.locator('#dashboard-skeleton, .panel-loading').count(), 0);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -50,6 +50,74 @@ pub async fn load_dashboard(uid: String, search: String) -> Result<DashboardView
     Ok(view)
 }
 
+/// The dashboard's JSON alone, no query run: enough to lay the panels out, each with its
+/// spinner, while their data loads on a visit from another page of the app.
+#[server]
+pub async fn load_layout(uid: String) -> Result<Dashboard, ServerFnError> {
+    let backend = crate::model::backend()?;
+    backend
+        .dashboard(&uid)
+        .map(|(d, _)| d)
+        .ok_or_else(|| ServerFnError::new(format!("Dashboard {uid:?} not found")))
+}
+
+/// What shows while a dashboard loads for the first time on this page (the server renders the
+/// first visit whole, so this is a visit from another page of the app): its panels in their
+/// places, each with a spinner, as soon as the layout (no queries) has arrived.
+#[component]
+fn DashboardSkeleton(uid: String) -> impl IntoView {
+    let layout = RwSignal::new(None::<Dashboard>);
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        if let Ok(d) = load_layout(uid).await {
+            // The whole answer may have come first and this skeleton be gone.
+            let _ = layout.try_set(Some(d));
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = uid;
+    move || match layout.get() {
+        None => view! { <p class="muted loading">"Loading dashboard…"</p> }.into_any(),
+        Some(d) => {
+            let title = d.title.clone();
+            let view = DashboardView { dashboard: d, ..Default::default() };
+            let items = layout_of(&view, None, &[])
+                .into_iter()
+                .map(|item| match item {
+                    Placed::Row { panel, y, .. } => view! {
+                        <div class="dash-row" style=grid_style(GridPos { x: 0, y, w: GRID_COLUMNS, h: 1 })>
+                            <span class="row-title">{panel.title}</span>
+                        </div>
+                    }
+                    .into_any(),
+                    Placed::Panel { panel, x, y, w, h, .. } => {
+                        // A title naming variables waits for their values.
+                        let title = if panel.title.contains('$') { String::new() } else { panel.title };
+                        view! {
+                            <section class="panel skeleton" style=grid_style(GridPos { x, y, w, h })
+                                data-panel-id=panel.id.to_string()>
+                                <header class="panel-header">
+                                    <h2 class="panel-title">{title}</h2>
+                                    <span class="panel-loading" role="status" aria-label="Loading" title="Loading…"></span>
+                                </header>
+                            </section>
+                        }
+                        .into_any()
+                    }
+                })
+                .collect_view();
+            view! {
+                <div class="dash-header"><h1>{title}</h1></div>
+                <div class="dash-grid" id="dashboard-skeleton" aria-busy="true"
+                    style=format!("grid-auto-rows: {GRID_ROW_PX}px; gap: {GRID_GAP_PX}px")>
+                    {items}
+                </div>
+            }
+            .into_any()
+        }
+    }
+}
+
 /// The gap between grid cells, in pixels (set on the grid here, so dragging can count cells).
 const GRID_GAP_PX: i64 = 8;
 
@@ -253,7 +321,7 @@ pub fn DashboardPage() -> impl IntoView {
     }
     view! {
         <div class="dashboard-page" class:pending=move || pending.get() aria-busy=move || pending.get().to_string()>
-            <Transition fallback=|| view! { <p class="muted loading">"Loading dashboard…"</p> } set_pending=pending>
+            <Transition fallback=move || view! { <DashboardSkeleton uid=uid() /> } set_pending=pending>
                 {move || Suspend::new(async move {
                     match view.await {
                         Ok(v) => {
@@ -359,7 +427,7 @@ fn DashboardBody(
     let panels = move || {
         let path = path_for_grid.clone();
         let query = query_for_grid.clone();
-        layout(&layout_view, view_panel, &toggled.get())
+        layout_of(&layout_view, view_panel, &toggled.get())
         .into_iter()
         .map(|item| match item {
             Placed::Row { panel, y, collapsed } => {
@@ -820,7 +888,7 @@ enum Placed {
 
 /// Grid positions for the page: rows and the panels they show. Collapsed rows hide their
 /// panels; with `viewPanel` only that panel is shown, filling the page.
-fn layout(view: &DashboardView, view_panel: Option<i64>, toggled: &[i64]) -> Vec<Placed> {
+fn layout_of(view: &DashboardView, view_panel: Option<i64>, toggled: &[i64]) -> Vec<Placed> {
     let result_of = |id: i64| view.panels.iter().find(|r| r.id == id).cloned().unwrap_or_default();
     if let Some(id) = view_panel {
         return view
