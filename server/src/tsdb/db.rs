@@ -357,7 +357,9 @@ impl Db {
 
     /// Merges `parents` into one new block, swaps it into the block list in their place and
     /// deletes them. On error the parents stay as they were and nothing new is left on disk.
-    pub fn compact_group(&self, parents: &[Arc<Block>]) -> Result<String, DbError> {
+    /// Crate-only: outside [`Db::maintain`] (which holds the maintenance lock) two merges of the
+    /// same blocks could race.
+    pub(crate) fn compact_group(&self, parents: &[Arc<Block>]) -> Result<String, DbError> {
         let mut id = new_block_id();
         // Ids are the clock's milliseconds plus a tail that can repeat within one millisecond.
         while self.dir.join(&id).exists() || self.dir.join(format!("{id}.tmp")).exists() {
