@@ -183,6 +183,36 @@ test('leaving edit mode with unsaved changes asks first, and discarding restores
   await page.close();
 });
 
+test('a row is moved by its title like a panel, and the panels it passes join it', async () => {
+  await save({
+    uid: 'e2e-layout-rows', title: 'E2E layout rows', version: 0,
+    panels: [
+      { id: 1, type: 'text', title: 'above', gridPos: { x: 0, y: 0, w: 24, h: 4 }, options: { content: 'above' } },
+      { id: 2, type: 'row', title: 'Row', collapsed: false, gridPos: { x: 0, y: 4, w: 24, h: 1 } },
+      { id: 3, type: 'text', title: 'inside', gridPos: { x: 0, y: 5, w: 24, h: 4 }, options: { content: 'inside' } },
+    ],
+  });
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/d/e2e-layout-rows/e2e-layout-rows`);
+  await hydrated(page);
+  await page.click('#dashboard-edit');
+  const g = await grid(page);
+  const row = await page.locator('.dash-row').boundingBox();
+  await drag(page, row.x + row.width / 2, row.y + row.height / 2, 0, -4 * g.row);
+  await page.waitForFunction(() => document.querySelector('#layout-dirty')?.textContent === 'Unsaved changes');
+  await page.click('#layout-save');
+  await page.waitForFunction(() => document.querySelector('#layout-status')?.textContent === 'Saved as version 2.');
+  const d = await stored('e2e-layout-rows');
+  assert.deepEqual(d.panels.map((p) => [p.id, p.gridPos.y]), [[2, 0], [1, 1], [3, 5]]);
+  // Closing the row now hides both panels.
+  await page.click('#layout-done');
+  await page.click('button[data-row-id="2"]');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('panels show a spinner while their queries run (first visit and reloads), and a broken query its error', async () => {
   await save({
     uid: 'e2e-states', title: 'E2E states', version: 0,

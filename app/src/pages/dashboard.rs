@@ -192,6 +192,17 @@ impl LayoutEdit {
             .map(|(_, g)| g)
     }
 
+    /// A press on a panel's (or row's) handle: starts moving or resizing it, in edit mode, with
+    /// the main button (or a finger or pen).
+    fn grab(&self, id: i64, resize: bool, ev: &leptos::ev::MouseEvent) {
+        if !self.editing_now() || ev.button() != 0 {
+            return;
+        }
+        // No text selection, native drag or scrolling while the panel follows the pointer.
+        ev.prevent_default();
+        self.start(id, resize, (f64::from(ev.client_x()), f64::from(ev.client_y())), grid_cell_px(ev));
+    }
+
     fn start(&self, id: i64, resize: bool, mouse: (f64, f64), cell: (f64, f64)) {
         let Some(layout) = self.working.with_untracked(|w| w.as_ref().map(grid::items)) else { return };
         let Some(start) = layout.iter().find(|(i, _)| *i == id).map(|(_, g)| *g) else { return };
@@ -303,13 +314,16 @@ pub fn DashboardPage() -> impl IntoView {
         }
         now
     });
-    // A drag goes on wherever the mouse goes, so it is followed on the window.
+    // Leaving for another page of the app drops unsaved edits (the router cannot be held
+    // back); the browser's leave prompt must not outlive them.
+    on_cleanup(|| super::editor::set_leave_guard(false));
+    // A drag goes on wherever the pointer goes, so it is followed on the window.
     #[cfg(feature = "hydrate")]
     {
-        let moved = window_event_listener(leptos::ev::mousemove, move |ev| {
+        let moved = window_event_listener(leptos::ev::pointermove, move |ev| {
             edit.drag_to(f64::from(ev.client_x()), f64::from(ev.client_y()))
         });
-        let released = window_event_listener(leptos::ev::mouseup, move |_| {
+        let released = window_event_listener(leptos::ev::pointerup, move |_| {
             if edit.drag.with_untracked(Option::is_some) {
                 edit.drag.set(None)
             }
@@ -437,7 +451,7 @@ fn DashboardBody(
                 let placed = GridPos { x: 0, y, w: GRID_COLUMNS, h: 1 };
                 let style = move || grid_style(edit.position(id).filter(|_| view_panel.is_none()).unwrap_or(placed));
                 view! {
-                    <div class="dash-row" style=style>
+                    <div class="dash-row" style=style on:pointerdown=move |ev: leptos::ev::PointerEvent| edit.grab(id, false, &ev)>
                         <button type="button" class="row-title" data-row-id=id.to_string() aria-expanded=(!collapsed).to_string() on:click=toggle>
                             {if collapsed { "▸ " } else { "▾ " }}{panel.title.clone()}
                         </button>
@@ -1055,14 +1069,10 @@ fn PanelBox(
     let dragged = move || edit.is_some_and(|e| e.drag.with(|d| d.as_ref().is_some_and(|d| d.id == id)));
     // Grabbing the header moves the panel, grabbing the corner resizes it (edit mode only).
     let grab = move |resize: bool| {
-        move |ev: leptos::ev::MouseEvent| {
-            let Some(e) = edit.filter(|e| e.editing_now()) else { return };
-            if ev.button() != 0 {
-                return;
+        move |ev: leptos::ev::PointerEvent| {
+            if let Some(e) = edit {
+                e.grab(id, resize, &ev)
             }
-            // No text selection or native drag while the panel follows the mouse.
-            ev.prevent_default();
-            e.start(id, resize, (f64::from(ev.client_x()), f64::from(ev.client_y())), grid_cell_px(&ev));
         }
     };
     let view_link = view_href.clone();
@@ -1073,7 +1083,7 @@ fn PanelBox(
             data-panel-id=id.to_string() data-panel-type=kind.clone()
             data-series=move || data.with(|d| d.series.iter().filter(|s| !s.points.is_empty()).count())
             data-current-series=move || data.with(current_series)>
-            <header class="panel-header" class:drag-handle=editing on:mousedown=grab(false)>
+            <header class="panel-header" class:drag-handle=editing on:pointerdown=grab(false)>
                 <h2 class="panel-title" title=description>{title}</h2>
                 <Show when=move || !editing()>
                     <a class="panel-link" href=view_link.clone() title="View this panel alone">"View"</a>
@@ -1086,7 +1096,7 @@ fn PanelBox(
             {error.map(|e| view! { <div class="panel-error" role="alert">{e}</div> })}
             <div class="panel-body">{body}</div>
             {move || editing().then(|| view! {
-                <div class="resize-handle" title="Drag to resize" on:mousedown=grab(true)></div>
+                <div class="resize-handle" title="Drag to resize" on:pointerdown=grab(true)></div>
             })}
         </section>
     }
