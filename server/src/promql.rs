@@ -80,8 +80,7 @@ pub struct RawSeries {
 impl RawSeries {
     /// Replaces `buf`'s contents with the samples.
     pub fn read_into(&self, buf: &mut Vec<(i64, f64)>) {
-        buf.clear();
-        buf.extend(self.samples.iter());
+        self.samples.read_into(buf);
     }
 }
 

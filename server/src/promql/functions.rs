@@ -676,12 +676,12 @@ fn extrapolated_rate(
     let (first, last) = (win[0], win[win.len() - 1]);
     let mut result = last.1 - first.1;
     if is_counter {
-        let mut prev = first.1;
-        for p in &win[1..] {
-            if p.1 < prev {
-                result += prev;
+        // Pairs rather than a running `prev`: no dependency between iterations, and the resets
+        // are still added in window order (bit-identical to Prometheus's loop).
+        for w in win.windows(2) {
+            if w[1].1 < w[0].1 {
+                result += w[0].1;
             }
-            prev = p.1;
         }
     }
     let mut to_start = (first.0 - range_start) as f64 / 1000.0;

@@ -501,6 +501,30 @@ impl<'a> ChunkIter<'a> {
         }
     }
 
+    /// Appends the remaining samples with `mint <= t <= maxt` to `buf`, a decoded batch at a time
+    /// (a query reads whole series this way, without an iterator call per sample). Returns `true`
+    /// once it has seen a sample after `maxt`, so the caller can stop reading later chunks.
+    pub fn read_range_into(&mut self, mint: i64, maxt: i64, buf: &mut Vec<(i64, f64)>) -> bool {
+        loop {
+            if self.pos == self.len && !self.refill() {
+                return false;
+            }
+            let (ts, vs) = (&self.batch_t[self.pos..self.len], &self.batch_v[self.pos..self.len]);
+            self.pos = self.len;
+            if ts.last().is_some_and(|&t| t < mint) {
+                continue;
+            }
+            for (&t, &v) in ts.iter().zip(vs) {
+                if t > maxt {
+                    return true;
+                }
+                if t >= mint {
+                    buf.push((t, v));
+                }
+            }
+        }
+    }
+
     /// Skips to the first sample at or after `t` and returns it without consuming it: the next
     /// call to `next()` yields it again. `None` if there is no such sample.
     pub fn seek(&mut self, t: i64) -> Option<(i64, f64)> {

@@ -667,7 +667,28 @@ impl SeriesSamples {
 
     /// All samples, collected.
     pub fn samples(&self) -> Vec<(i64, f64)> {
-        self.iter().collect()
+        let mut v = Vec::new();
+        self.read_into(&mut v);
+        v
+    }
+
+    /// Replaces `buf`'s contents with the samples of [`SeriesSamples::iter`], decoding whole
+    /// batches at a time and skipping chunks outside the range (what queries spend most of their
+    /// time on).
+    pub fn read_into(&self, buf: &mut Vec<(i64, f64)>) {
+        buf.clear();
+        if !self.ooo.is_empty() {
+            buf.extend(self.iter());
+            return;
+        }
+        for c in &self.chunks {
+            if c.max_time() < self.mint {
+                continue;
+            }
+            if c.min_time() > self.maxt || c.iter().read_range_into(self.mint, self.maxt, buf) {
+                break;
+            }
+        }
     }
 }
 
