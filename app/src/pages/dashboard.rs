@@ -65,7 +65,7 @@ pub async fn load_layout(uid: String) -> Result<Dashboard, ServerFnError> {
 /// first visit whole, so this is a visit from another page of the app): its panels in their
 /// places, each with a spinner, as soon as the layout (no queries) has arrived.
 #[component]
-fn DashboardSkeleton(uid: String) -> impl IntoView {
+fn DashboardSkeleton(uid: String, view_panel: Option<i64>) -> impl IntoView {
     let layout = RwSignal::new(None::<Dashboard>);
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async move {
@@ -81,7 +81,7 @@ fn DashboardSkeleton(uid: String) -> impl IntoView {
         Some(d) => {
             let title = d.title.clone();
             let view = DashboardView { dashboard: d, ..Default::default() };
-            let items = layout_of(&view, None, &[])
+            let items = layout_of(&view, view_panel, &[])
                 .into_iter()
                 .map(|item| match item {
                     Placed::Row { panel, y, .. } => view! {
@@ -108,7 +108,7 @@ fn DashboardSkeleton(uid: String) -> impl IntoView {
                 .collect_view();
             view! {
                 <div class="dash-header"><h1>{title}</h1></div>
-                <div class="dash-grid" id="dashboard-skeleton" aria-busy="true"
+                <div class="dash-grid" id="dashboard-skeleton" aria-busy="true" class:single=view_panel.is_some()
                     style=format!("grid-auto-rows: {GRID_ROW_PX}px; gap: {GRID_GAP_PX}px")>
                     {items}
                 </div>
@@ -335,7 +335,10 @@ pub fn DashboardPage() -> impl IntoView {
     }
     view! {
         <div class="dashboard-page" class:pending=move || pending.get() aria-busy=move || pending.get().to_string()>
-            <Transition fallback=move || view! { <DashboardSkeleton uid=uid() /> } set_pending=pending>
+            <Transition fallback=move || {
+                let view_panel = Query::parse(&search()).get("viewPanel").and_then(|s| s.parse().ok());
+                view! { <DashboardSkeleton uid=uid() view_panel /> }
+            } set_pending=pending>
                 {move || Suspend::new(async move {
                     match view.await {
                         Ok(v) => {
