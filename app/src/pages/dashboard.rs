@@ -323,14 +323,18 @@ pub fn DashboardPage() -> impl IntoView {
         let moved = window_event_listener(leptos::ev::pointermove, move |ev| {
             edit.drag_to(f64::from(ev.client_x()), f64::from(ev.client_y()))
         });
-        let released = window_event_listener(leptos::ev::pointerup, move |_| {
+        let release = move || {
             if edit.drag.with_untracked(Option::is_some) {
                 edit.drag.set(None)
             }
-        });
+        };
+        let released = window_event_listener(leptos::ev::pointerup, move |_| release());
+        // A touch the browser takes over (to scroll) ends the drag where it stands.
+        let cancelled = window_event_listener(leptos::ev::pointercancel, move |_| release());
         on_cleanup(move || {
             moved.remove();
             released.remove();
+            cancelled.remove();
         });
     }
     view! {
