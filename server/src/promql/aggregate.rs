@@ -86,6 +86,11 @@ pub fn eval(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -> EvalResult<Val>
             }
             Ok(Val::Vector(out))
         }
+        T_SUM | T_COUNT | T_GROUP | T_MIN | T_MAX => {
+            let mut out = fold_streaming(ev, op, &input, &ids, group_labels_list, n)?;
+            out.retain(|s| s.vals.iter().any(Option::is_some));
+            Ok(Val::Vector(out))
+        }
         _ => {
             let q = match (op, param) {
                 (T_QUANTILE, Some(Val::Scalar(p))) => Some(p),
@@ -153,6 +158,84 @@ pub fn eval(ev: &mut Evaluator, a: &AggregateExpr, s: &Steps) -> EvalResult<Val>
             Ok(Val::Vector(out))
         }
     }
+}
+
+/// `sum`, `count`, `group`, `min` and `max`, folded series by series into one accumulator per
+/// group and step, instead of step by step across all series: each input series is read once,
+/// front to back, and no per-step member list is gathered. Within a group and step the values
+/// still arrive in input order, so sums are the same to the bit as [`sum`]'s.
+fn fold_streaming(
+    ev: &mut Evaluator,
+    op: promql_parser::parser::token::TokenId,
+    input: &[StepSeries],
+    ids: &[usize],
+    group_labels_list: Vec<Labels>,
+    n: usize,
+) -> EvalResult<Vec<StepSeries>> {
+    let ng = group_labels_list.len();
+    let mut acc = vec![f64::NAN; ng * n];
+    let mut comp = vec![0.0; if op == T_SUM { ng * n } else { 0 }];
+    let mut seen = vec![false; ng * n];
+    let mut drop_name = vec![false; ng];
+    for (k, (series, &g)) in input.iter().zip(ids).enumerate() {
+        if k % 256 == 0 {
+            ev.check()?;
+        }
+        drop_name[g] |= series.drop_name;
+        let base = g * n;
+        for (i, v) in series.vals.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let j = base + i;
+            let first = !seen[j];
+            seen[j] = true;
+            acc[j] = match op {
+                T_SUM => {
+                    let (s, c) = kahan_inc(v, if first { 0.0 } else { acc[j] }, comp[j]);
+                    comp[j] = c;
+                    s
+                }
+                T_COUNT => {
+                    if first {
+                        1.0
+                    } else {
+                        acc[j] + 1.0
+                    }
+                }
+                T_GROUP => 1.0,
+                T_MIN => {
+                    let m = acc[j];
+                    if m.is_nan() || v < m {
+                        v
+                    } else {
+                        m
+                    }
+                }
+                _ => {
+                    let m = acc[j];
+                    if m.is_nan() || v > m {
+                        v
+                    } else {
+                        m
+                    }
+                }
+            };
+        }
+    }
+    Ok(group_labels_list
+        .into_iter()
+        .enumerate()
+        .map(|(g, labels)| {
+            let vals = (0..n)
+                .map(|i| {
+                    let j = g * n + i;
+                    seen[j].then(|| if op == T_SUM { acc[j] + comp[j] } else { acc[j] })
+                })
+                .collect();
+            // A group whose name survives grouping drops it if any member would.
+            let drop_name = drop_name[g] && labels.metric_name().is_some();
+            StepSeries { labels, drop_name, vals }
+        })
+        .collect())
 }
 
 /// The labels of the group a series falls in.

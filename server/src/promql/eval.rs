@@ -150,6 +150,15 @@ impl Windows {
         points: &[(i64, f64)],
         mut f: impl FnMut(usize, &[(i64, f64)]) -> Result<(), PromqlError>,
     ) -> Result<(), PromqlError> {
+        self.for_each_window_at(points, |i, _, win| f(i, win))
+    }
+
+    /// [`Windows::for_each_window`], also passing where the window starts in `points`.
+    pub fn for_each_window_at(
+        &self,
+        points: &[(i64, f64)],
+        mut f: impl FnMut(usize, usize, &[(i64, f64)]) -> Result<(), PromqlError>,
+    ) -> Result<(), PromqlError> {
         let (mut lo, mut hi) = (0usize, 0usize);
         for (i, &end) in self.ends.iter().enumerate() {
             let start = end - self.range;
@@ -161,7 +170,7 @@ impl Windows {
                 hi += 1;
             }
             if hi > lo {
-                f(i, &points[lo..hi])?;
+                f(i, lo, &points[lo..hi])?;
             }
         }
         Ok(())

@@ -514,6 +514,7 @@ fn range_function(
         }
     }
     let mut out = Vec::new();
+    let mut resets: Vec<usize> = Vec::new();
     w.each_series(ev, |ev, series, points| {
         if counter_fn {
             if let Some(metric) = series.labels.metric_name() {
@@ -526,15 +527,37 @@ fn range_function(
         }
         let mut vals = vec![None; s.len()];
         let mut any = false;
-        w.for_each_window(points, |i, win| {
-            let end = w.ends[i];
-            let v = window_value(name, win, end - w.range, end, w.range, s.t(i), params, i);
-            if v.is_some() {
-                any = true;
-            }
-            vals[i] = v;
-            Ok(())
-        })?;
+        if counter_fn {
+            // Counter resets found once per series, not once per window: windows overlap, and
+            // most series never reset.
+            resets.clear();
+            resets.extend((1..points.len()).filter(|&j| points[j].1 < points[j - 1].1));
+            w.for_each_window_at(points, |i, lo, win| {
+                let end = w.ends[i];
+                let hi = lo + win.len();
+                let inside = &resets[resets.partition_point(|&j| j <= lo)..resets.partition_point(|&j| j < hi)];
+                let v = extrapolated_rate(
+                    win,
+                    inside.iter().map(|&j| points[j - 1].1),
+                    end - w.range,
+                    end,
+                    w.range,
+                    true,
+                    name == "rate",
+                );
+                any |= v.is_some();
+                vals[i] = v;
+                Ok(())
+            })?;
+        } else {
+            w.for_each_window(points, |i, win| {
+                let end = w.ends[i];
+                let v = window_value(name, win, end - w.range, end, w.range, s.t(i), params, i);
+                any |= v.is_some();
+                vals[i] = v;
+                Ok(())
+            })?;
+        }
         if any {
             out.push(StepSeries {
                 labels: series.labels.clone(),
@@ -562,9 +585,9 @@ fn window_value(
     let last = win.last()?;
     let values = || win.iter().map(|p| p.1);
     match name {
-        "rate" => extrapolated_rate(win, range_start, range_end, range, true, true),
-        "increase" => extrapolated_rate(win, range_start, range_end, range, true, false),
-        "delta" => extrapolated_rate(win, range_start, range_end, range, false, false),
+        "rate" => extrapolated_rate(win, counter_resets(win), range_start, range_end, range, true, true),
+        "increase" => extrapolated_rate(win, counter_resets(win), range_start, range_end, range, true, false),
+        "delta" => extrapolated_rate(win, std::iter::empty(), range_start, range_end, range, false, false),
         "irate" | "idelta" => {
             if win.len() < 2 {
                 return None;
@@ -662,8 +685,17 @@ fn window_value(
 
 /// `rate`, `increase` and `delta`: the change over the window, corrected for counter resets and
 /// extrapolated towards the window's edges as Prometheus does.
+/// The value before each counter reset in `win`, in order.
+fn counter_resets(win: &[(i64, f64)]) -> impl Iterator<Item = f64> + '_ {
+    win.windows(2).filter(|w| w[1].1 < w[0].1).map(|w| w[0].1)
+}
+
+/// Prometheus's `extrapolatedRate`. `reset_prevs` are the values before the counter resets in the
+/// window, in order: they are added to the raw increase in that order, as Prometheus's loop does,
+/// so the result is the same to the bit.
 fn extrapolated_rate(
     win: &[(i64, f64)],
+    reset_prevs: impl Iterator<Item = f64>,
     range_start: i64,
     range_end: i64,
     range: i64,
@@ -675,14 +707,8 @@ fn extrapolated_rate(
     }
     let (first, last) = (win[0], win[win.len() - 1]);
     let mut result = last.1 - first.1;
-    if is_counter {
-        // Pairs rather than a running `prev`: no dependency between iterations, and the resets
-        // are still added in window order (bit-identical to Prometheus's loop).
-        for w in win.windows(2) {
-            if w[1].1 < w[0].1 {
-                result += w[0].1;
-            }
-        }
+    for prev in reset_prevs {
+        result += prev;
     }
     let mut to_start = (first.0 - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last.0) as f64 / 1000.0;
