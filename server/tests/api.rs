@@ -21,6 +21,10 @@ impl Drop for Vigil {
 }
 
 fn start() -> Vigil {
+    start_with(&[])
+}
+
+fn start_with(flags: &[&str]) -> Vigil {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // No targets: only what the test writes is stored. A one-minute out-of-order window.
@@ -32,6 +36,7 @@ fn start() -> Vigil {
         .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--log.level=warn")
+        .args(flags)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -201,4 +206,27 @@ fn remote_write_then_metadata_endpoints() {
     assert_eq!(body["data"]["activeTargets"], serde_json::json!([]));
     let (_, body) = get_json(&format!("{}/api/v1/status/config", v.base));
     assert!(body["data"]["yaml"].as_str().unwrap().contains("scrape_configs"));
+}
+
+#[test]
+fn query_limits_answer_with_prometheus_error_types() {
+    let v = start_with(&["--query.max-samples=50"]);
+    let samples: Vec<(i64, f64)> = (0..100).map(|i| (i * 1000, i as f64)).collect();
+    let req = WriteRequest { timeseries: vec![series(&[("__name__", "x")], &samples)] };
+    assert_eq!(write(&v.base, &req).0, 204);
+
+    // 100 samples in one range vector: over the limit, 422 `execution`, as Prometheus answers.
+    let (code, body) = get_json(&format!("{}/api/v1/query?query=x[1m]&time=99", v.base));
+    assert_eq!((code, body["errorType"].as_str()), (422, Some("execution")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("too many samples"), "{body}");
+    // 40 fit; the server is still there.
+    let (code, body) = get_json(&format!("{}/api/v1/query?query=x[40s]&time=99", v.base));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["result"][0]["values"].as_array().unwrap().len(), 40);
+
+    // A per-query timeout of zero: 503 `timeout`.
+    let (code, body) = get_json(&format!("{}/api/v1/query?query=x&time=99&timeout=0", v.base));
+    assert_eq!((code, body["errorType"].as_str()), (503, Some("timeout")), "{body}");
+    let (code, _) = get_json(&format!("{}/api/v1/query?query=x&time=99", v.base));
+    assert_eq!(code, 200);
 }

@@ -244,7 +244,7 @@ impl<'a> Evaluator<'a> {
         if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
             return Err(PromqlError::Canceled);
         }
-        if Instant::now() > self.deadline {
+        if Instant::now() >= self.deadline {
             return Err(PromqlError::Timeout);
         }
         Ok(())
@@ -468,8 +468,9 @@ impl<'a> Evaluator<'a> {
         let mut buf = Vec::new();
         for series in raw {
             self.check()?;
+            // Like Prometheus, only what the steps keep counts against the limit: the decoded
+            // buffer is one series long and reused.
             series.read_into(&mut buf);
-            self.hold_briefly(buf.len())?;
             let mut vals = vec![None; times.len()];
             let mut any = false;
             let pts = &buf;

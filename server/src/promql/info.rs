@@ -216,7 +216,6 @@ fn fetch_info_series(
     let mut buf = Vec::new();
     for series in raw {
         series.read_into(&mut buf);
-        ev.hold_briefly(buf.len())?;
         let pts = &buf;
         let mut vals = vec![None; s.len()];
         let mut idx = 0;
