@@ -28,7 +28,7 @@ fn opts() -> DbOptions {
     DbOptions {
         // Short blocks so that maintenance writes blocks during the test.
         head: HeadOptions { block_range_ms: 60 * STEP, ..HeadOptions::default() },
-        wal: WalOptions { segment_size: 1 << 20, fsync: FsyncPolicy::Never },
+        wal: WalOptions { segment_size: 1 << 20, fsync: FsyncPolicy::Never, ..WalOptions::default() },
         retention_ms: None,
         retention_bytes: None,
         ..DbOptions::default()

@@ -75,7 +75,7 @@ fn ack(line: &str) {
 #[test]
 fn child_appends_until_killed() {
     let Some(dir) = std::env::var_os(KILL_CHILD) else { return };
-    let opts = WalOptions { segment_size: 1 << 20, fsync: FsyncPolicy::Never };
+    let opts = WalOptions { segment_size: 1 << 20, fsync: FsyncPolicy::Never, ..WalOptions::default() };
     let (wal, _) = Wal::open(Path::new(&dir), opts, |_| {}).unwrap();
     log_series_defs(&wal).unwrap();
     ack("series");
@@ -211,7 +211,7 @@ fn child_fills_the_disk() {
     let Some(dir) = std::env::var_os(FULL_CHILD) else { return };
     let dir = Path::new(&dir);
     set_file_size_limit(256 << 10);
-    let opts = WalOptions { segment_size: 64 << 20, fsync: FsyncPolicy::Always };
+    let opts = WalOptions { segment_size: 64 << 20, fsync: FsyncPolicy::Always, ..WalOptions::default() };
     let (wal, _) = Wal::open(dir, opts, |_| {}).unwrap();
     log_series_defs(&wal).unwrap();
     ack("series");

@@ -73,7 +73,7 @@ impl Wal {
 
         let final_path = checkpoint_path(&self.dir, through);
         let tmp_path = self.dir.join(format!("{CHECKPOINT_PREFIX}{through:08}{TMP_SUFFIX}"));
-        let written = write_checkpoint(&tmp_path, &sources, &mut keep, mint, &mut stats);
+        let written = write_checkpoint(&tmp_path, &sources, &mut keep, mint, self.opts.compress, &mut stats);
         let written = written.and_then(|()| {
             fs::rename(&tmp_path, &final_path)
                 .map_err(io_error("cannot rename WAL checkpoint", &tmp_path))?;
@@ -108,6 +108,7 @@ fn write_checkpoint(
     sources: &[&Path],
     keep: &mut dyn FnMut(u64) -> bool,
     mint: i64,
+    compress: bool,
     stats: &mut CheckpointStats,
 ) -> Result<(), WalError> {
     let file = File::create(path).map_err(io_error("cannot create WAL checkpoint", path))?;
@@ -116,6 +117,9 @@ fn write_checkpoint(
     let mut kept_samples: Vec<RefSample> = Vec::new();
     let mut write_err = None;
     let mut reader = Reader::default();
+    // The checkpoint is a file of its own: its samples refer only to earlier ones in it.
+    let mut encoder = record::SamplesEncoder::default();
+    let mut packed = Vec::new();
     for source in sources {
         let mut scratch = ReplayReport::default();
         let mut on_record = |r: Record<'_>| {
@@ -123,7 +127,7 @@ fn write_checkpoint(
                 return;
             }
             record::begin(&mut buf);
-            let typ = match r {
+            let mut typ = match r {
                 Record::Series(series) => {
                     for s in &series {
                         if keep(s.series) {
@@ -141,19 +145,34 @@ fn write_checkpoint(
                     kept_samples.extend(samples.iter().filter(|s| s.t >= mint && keep(s.series)));
                     stats.samples_kept += kept_samples.len() as u64;
                     stats.samples_dropped += (samples.len() - kept_samples.len()) as u64;
-                    record::encode_samples(&mut buf, &kept_samples);
-                    RecordType::Samples
+                    if compress {
+                        encoder.encode(&mut buf, &kept_samples);
+                        RecordType::SamplesDelta
+                    } else {
+                        record::encode_samples(&mut buf, &kept_samples);
+                        RecordType::Samples
+                    }
                 }
             };
             if buf.len() == record::HEADER_LEN {
                 return;
             }
-            // Re-encoding a record that fitted cannot make it larger than the limit.
+            if compress && typ == RecordType::Series {
+                if let Some(t) = record::compress_series(&buf[record::HEADER_LEN..], &mut packed) {
+                    buf.truncate(record::HEADER_LEN);
+                    buf.extend_from_slice(&packed);
+                    typ = t;
+                }
+            }
+            // Re-encoding a record that fitted cannot make it larger than the limit; if it
+            // ever did, the record is left out and later samples must not refer to it.
             if record::finish(&mut buf, typ).is_ok() {
                 stats.bytes += buf.len() as u64;
                 if let Err(source) = out.write_all(&buf) {
                     write_err = Some(source);
                 }
+            } else if typ == RecordType::SamplesDelta {
+                encoder.forget(true);
             }
         };
         let damage = reader.read_file(source, &mut on_record, &mut scratch)?;
@@ -185,7 +204,7 @@ mod tests {
     use super::*;
 
     fn small() -> WalOptions {
-        WalOptions { segment_size: 400, fsync: FsyncPolicy::Never }
+        WalOptions { segment_size: 400, fsync: FsyncPolicy::Never, compress: true }
     }
 
     #[test]

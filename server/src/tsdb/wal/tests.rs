@@ -16,7 +16,7 @@ pub(super) enum Owned {
 }
 
 fn opts(segment_size: u64, fsync: FsyncPolicy) -> WalOptions {
-    WalOptions { segment_size, fsync }
+    WalOptions { segment_size, fsync, compress: true }
 }
 
 pub(super) fn open(dir: &Path, o: WalOptions) -> (Wal, Vec<Owned>, ReplayReport) {
@@ -159,7 +159,7 @@ fn empty_inputs_write_nothing() {
 #[test]
 fn segments_roll_at_the_size_limit() {
     let tmp = tempfile::tempdir().unwrap();
-    let (wal, _, _) = open(tmp.path(), opts(1000, FsyncPolicy::Interval(Duration::from_secs(3600))));
+    let (wal, _, _) = open(tmp.path(), opts(150, FsyncPolicy::Interval(Duration::from_secs(3600))));
     let records: Vec<Owned> = (0..40).map(|i| batch(i, 10)).collect();
     for r in &records {
         log(&wal, r);
@@ -171,7 +171,7 @@ fn segments_roll_at_the_size_limit() {
     assert_eq!(wal.stats().fsyncs, u64::from(range.end() - 1));
     drop(wal);
     for f in segment_files(tmp.path()) {
-        assert!(fs::metadata(&f).unwrap().len() <= 1000, "{f:?}");
+        assert!(fs::metadata(&f).unwrap().len() <= 150, "{f:?}");
     }
     assert_eq!(replay(tmp.path()).0, records);
 
@@ -308,7 +308,7 @@ fn zeroed_middle_cuts_from_there() {
 #[test]
 fn damage_in_an_earlier_segment_drops_the_later_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let (wal, _, _) = open(tmp.path(), opts(300, FsyncPolicy::Never));
+    let (wal, _, _) = open(tmp.path(), opts(60, FsyncPolicy::Never));
     let records: Vec<Owned> = (0..30).map(|i| batch(i, 5)).collect();
     for r in &records {
         log(&wal, r);
@@ -413,7 +413,7 @@ fn an_unreadable_segment_is_a_clear_error() {
 #[test]
 fn truncate_before_deletes_old_segments_only() {
     let tmp = tempfile::tempdir().unwrap();
-    let (wal, _, _) = open(tmp.path(), opts(200, FsyncPolicy::Never));
+    let (wal, _, _) = open(tmp.path(), opts(40, FsyncPolicy::Never));
     for i in 0..20 {
         log(&wal, &batch(i, 5));
     }
@@ -542,4 +542,112 @@ proptest! {
         let torn = whole == 0 && cut > 0 || whole > 0 && ends[whole - 1] != cut;
         prop_assert_eq!(report.corruptions.len(), usize::from(torn));
     }
+}
+
+/// The type byte of every record of a segment.
+fn record_types(path: &Path) -> Vec<u8> {
+    let data = fs::read(path).unwrap();
+    let mut types = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let h = record::parse_header(data[at..at + HEADER_LEN].try_into().unwrap());
+        types.push(h.typ);
+        at += HEADER_LEN + h.len;
+    }
+    types
+}
+
+/// A scrape-like batch: consecutive refs, one timestamp, counters and one-decimal gauges.
+fn scrape(seq: u64) -> Owned {
+    Owned::Samples(
+        (0..300u64)
+            .map(|i| RefSample {
+                series: 1 + i,
+                t: 1_700_000_000_000 + seq as i64 * 15_000,
+                v: if i % 2 == 0 { (i * 1000 + seq * i) as f64 } else { ((i + seq) % 1000) as f64 / 10.0 },
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn old_format_segments_still_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = WalOptions { compress: false, ..opts(DEFAULT_SEGMENT_SIZE, FsyncPolicy::Never) };
+    let first = [series(1), scrape(0), scrape(1), batch(4, 3)];
+    let (wal, _, _) = open(tmp.path(), old.clone());
+    for r in &first {
+        log(&wal, r);
+    }
+    drop(wal);
+    assert_eq!(
+        record_types(&segment_path(tmp.path(), 1)),
+        vec![RecordType::Series as u8, 2, 2, 2],
+        "compress off writes the first format"
+    );
+    // A new Vigil opens it and appends compressed records after it.
+    let (wal, got, report) = open(tmp.path(), opts(DEFAULT_SEGMENT_SIZE, FsyncPolicy::Never));
+    assert_eq!(got, first);
+    assert!(report.corruptions.is_empty());
+    let second = [series(2), scrape(2), scrape(3)];
+    for r in &second {
+        log(&wal, r);
+    }
+    drop(wal);
+    let types = record_types(&segment_path(tmp.path(), 2));
+    assert_eq!(types[1..], [RecordType::SamplesDelta as u8; 2]);
+    let (got, _) = replay(tmp.path());
+    assert_eq!(got, first.iter().chain(&second).cloned().collect::<Vec<_>>());
+    let old_bytes = fs::metadata(segment_path(tmp.path(), 1)).unwrap().len();
+    let new_bytes = fs::metadata(segment_path(tmp.path(), 2)).unwrap().len();
+    assert!(new_bytes * 2 < old_bytes, "{new_bytes} vs {old_bytes}");
+    // Checkpoints write the format the options ask for, and read both.
+    let (wal, _, _) = open(tmp.path(), old);
+    let through = wal.roll().unwrap() - 1;
+    wal.checkpoint(through, |_| true, i64::MIN).unwrap();
+    drop(wal);
+    let cp = checkpoint::checkpoint_path(tmp.path(), through);
+    assert!(record_types(&cp).iter().all(|&t| t == 1 || t == 2));
+    assert_eq!(replay(tmp.path()).0, first.iter().chain(&second).cloned().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_failed_write_resets_the_value_state_on_both_sides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(tmp.path(), opts(DEFAULT_SEGMENT_SIZE, FsyncPolicy::Never));
+    log(&wal, &scrape(0));
+    let path = segment_path(tmp.path(), 1);
+    // Swap in a read-only handle: the next write fails, as on a full disk.
+    let writable = std::mem::replace(&mut wal.writer.lock().file, File::open(&path).unwrap());
+    let Owned::Samples(lost) = scrape(1) else { unreachable!() };
+    assert!(wal.log_samples(&lost).is_err());
+    assert_eq!(wal.stats().write_errors, 1);
+    wal.writer.lock().file = writable;
+    // The encoder saw scrape 1's values, the file does not hold them.
+    log(&wal, &scrape(2));
+    log(&wal, &scrape(3));
+    drop(wal);
+    let (got, report) = replay(tmp.path());
+    assert!(report.corruptions.is_empty());
+    assert_eq!(got, vec![scrape(0), scrape(2), scrape(3)]);
+}
+
+#[test]
+fn values_refer_back_across_records_but_not_across_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two scrapes per segment or so.
+    let (wal, _, _) = open(tmp.path(), opts(2500, FsyncPolicy::Never));
+    let records: Vec<Owned> = (0..12).map(scrape).collect();
+    for r in &records {
+        log(&wal, r);
+    }
+    drop(wal);
+    let files = segment_files(tmp.path());
+    assert!(files.len() >= 4, "{files:?}");
+    // Any segment replays on its own once the ones before it are gone.
+    fs::remove_file(&files[0]).unwrap();
+    let (got, report) = replay(tmp.path());
+    assert!(report.corruptions.is_empty());
+    let in_first = records.len() - got.len();
+    assert_eq!(got, records[in_first..]);
 }
