@@ -7,8 +7,10 @@
 //! expected series, scalars and strings, `expect fail` (with `msg:` / `regex:`), `expect
 //! ordered`, `expect range vector`, and `expect warn|info|no_warn|no_info` lines. Like the Go
 //! runner, every successful instant eval is re-run as a range query from t-1m to t+1m and the
-//! point at t must match too. The re-run of instant evals with `@` attached to every selector is
-//! not done.
+//! point at t must match too, and (unless the expression calls a function that depends on the
+//! evaluation time) the same expression with `@ t` on every selector and subquery must give the
+//! same answer at -10t, 0, t/5, t and 10t (-1 s, 0, 1 s when t = 0). The Go runner prints that
+//! expression and parses it again; this one changes the parsed expression.
 //!
 //! Every eval is a case that passes, fails or is skipped. A case is skipped, with its reason, only
 //! when it needs something Vigil deliberately lacks:
@@ -31,11 +33,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use promql_parser::label::Matcher;
-use promql_parser::parser::{self, Expr, VectorSelector};
+use promql_parser::parser::{self, AtModifier, Expr, VectorSelector};
 use promql_parser::util::{walk_expr, ExprVisitor};
-use vigil::promql::{Engine, EngineOptions, QueryResult, Value};
+use vigil::promql::{Engine, EngineOptions, QueryOptions, QueryResult, Value};
 use vigil::tsdb::db::{Db, DbOptions};
 use vigil::tsdb::labels::Labels;
 
@@ -812,7 +815,95 @@ fn run_eval(engine: &Engine, db: &Db, ev: &Eval) -> Result<(), String> {
         };
     }
     let t = ev.instant.ok_or("eval without time")?;
-    let res = match engine.instant(db, &ev.expr, t) {
+    let expr = match vigil::promql::parse(&ev.expr) {
+        Err(err) => return check_error(e, &err.to_string()),
+        Ok(expr) => expr,
+    };
+    check_instant(engine, db, ev, &expr, t)?;
+    // The Go runner's second check: unless the expression calls a function whose result depends
+    // on the evaluation time itself, the same expression with `@ t` on every selector and
+    // subquery gives the same answer at other evaluation times.
+    let mut parts = Parts::default();
+    let _ = walk_expr(&mut parts, &expr);
+    if parts.calls.iter().any(|c| AT_UNSAFE_FUNCTIONS.contains(&c.as_str())) {
+        return Ok(());
+    }
+    let mut pinned = expr.clone();
+    set_at(&mut pinned, at_modifier(t));
+    let times = if t == 0 { vec![-1000, 0, 1000] } else { vec![-10 * t, 0, t / 5, t, 10 * t] };
+    for t2 in times {
+        check_instant(engine, db, ev, &pinned, t2).map_err(|err| {
+            format!("with @ {}s on every selector, evaluated at {t2}ms: {err}", t as f64 / 1000.0)
+        })?;
+    }
+    Ok(())
+}
+
+/// Functions whose result depends on the evaluation time even when their arguments do not
+/// (Prometheus's `AtModifierUnsafeFunctions`, plus the duration functions): the Go runner does
+/// not re-run expressions calling them with `@` attached.
+const AT_UNSAFE_FUNCTIONS: [&str; 15] = [
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "end",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "range",
+    "start",
+    "step",
+    "time",
+    "timestamp",
+];
+
+fn at_modifier(t_ms: i64) -> AtModifier {
+    let d = Duration::from_millis(t_ms.unsigned_abs());
+    AtModifier::At(if t_ms >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - d })
+}
+
+/// Attaches `at` to every vector selector, matrix selector and subquery without one, leaving
+/// everything inside a subquery alone (as the Go runner does).
+fn set_at(expr: &mut Expr, at: AtModifier) {
+    match expr {
+        Expr::VectorSelector(vs) => {
+            vs.at.get_or_insert(at);
+        }
+        Expr::MatrixSelector(ms) => {
+            ms.vs.at.get_or_insert(at);
+        }
+        Expr::Subquery(sq) => {
+            sq.at.get_or_insert(at);
+        }
+        Expr::Aggregate(a) => {
+            set_at(&mut a.expr, at.clone());
+            if let Some(p) = a.param.as_mut() {
+                set_at(p, at);
+            }
+        }
+        Expr::Unary(u) => set_at(&mut u.expr, at),
+        Expr::Binary(b) => {
+            set_at(&mut b.lhs, at.clone());
+            set_at(&mut b.rhs, at);
+        }
+        Expr::Paren(p) => set_at(&mut p.expr, at),
+        Expr::Call(c) => {
+            for a in c.args.args.iter_mut() {
+                set_at(a, at.clone());
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// Runs an instant query of `expr` at `t` and checks it against the eval's expectations, then (as
+/// the Go runner does) runs it as a range query from t-1m to t+1m and checks the point at t.
+fn check_instant(engine: &Engine, db: &Db, ev: &Eval, expr: &Expr, t: i64) -> Result<(), String> {
+    let e = &ev.expect;
+    let res = match engine.instant_expr(db, expr, t, &QueryOptions::default()) {
         Err(err) => return check_error(e, &err.to_string()),
         Ok(_) if e.fail => return Err("expected an error, query succeeded".into()),
         Ok(r) => r,
@@ -859,7 +950,7 @@ fn run_eval(engine: &Engine, db: &Db, ev: &Eval) -> Result<(), String> {
     }
     // The Go runner's extra check: the same expression as a range query around t.
     let m = engine
-        .range(db, &ev.expr, t - 60_000, t + 60_000, 60_000)
+        .range_expr(db, expr, t - 60_000, t + 60_000, 60_000, &QueryOptions::default())
         .map_err(|err| format!("range query around t failed: {err}"))?
         .value;
     if e.ordered {
@@ -913,7 +1004,8 @@ fn run_file(path: &Path, name: &str) -> FileResult {
             return r;
         }
     };
-    let opts = EngineOptions { max_samples: 10_000_000, ..EngineOptions::default() };
+    // promqltest.NewTestEngine's settings: 5 m lookback, 1 m default subquery step, 10,000 samples.
+    let opts = EngineOptions { max_samples: 10_000, ..EngineOptions::default() };
     let engine = Engine::new(opts);
     let mut store = new_store();
     let mut load_error: Option<String> = None;
