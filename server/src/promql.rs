@@ -191,7 +191,91 @@ impl PromqlError {
 
 /// Parses a query, turning promql-parser's messages into [`PromqlError::Parse`] with a position.
 pub fn parse(query: &str) -> Result<Expr, PromqlError> {
-    promql_parser::parser::parse(query).map_err(|msg| PromqlError::Parse(locate_parse_error(query, msg)))
+    let query = byte_escapes_as_chars(query)?;
+    promql_parser::parser::parse(&query).map_err(|msg| PromqlError::Parse(locate_parse_error(&query, msg)))
+}
+
+/// In Go (so in Prometheus) `\xHH` and octal `\OOO` escapes in a string literal are bytes: `"\xc3\xbf"`
+/// is `ÿ`, and `"\xff"` is not valid UTF-8. promql-parser reads each as the character of that code
+/// point instead (`Ã¿`, `ÿ`). This rewrites every run of such escapes of bytes ≥ 0x80 into the `\U`
+/// escapes of the characters they encode, and rejects a run that is not valid UTF-8: Vigil's
+/// strings, and label names and values in Prometheus 3, are UTF-8, so such a literal could only
+/// name a label or value that cannot exist.
+fn byte_escapes_as_chars(query: &str) -> Result<std::borrow::Cow<'_, str>, PromqlError> {
+    let chars: Vec<(usize, char)> = query.char_indices().collect();
+    let byte_escape = |i: usize| -> Option<u8> {
+        let digits = |from: usize, radix: u32| -> Option<u32> {
+            let a = chars.get(from)?.1.to_digit(radix)?;
+            let b = chars.get(from + 1)?.1.to_digit(radix)?;
+            Some(a * radix + b)
+        };
+        match chars.get(i + 1)?.1 {
+            'x' => u8::try_from(digits(i + 2, 16)?).ok(),
+            c @ '0'..='7' => u8::try_from(c.to_digit(8)? * 64 + digits(i + 2, 8)?).ok(),
+            _ => None,
+        }
+    };
+    let mut out: Option<String> = None;
+    let mut copied = 0; // byte offset in `query` up to which `out` holds the query
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        match quote {
+            None => {
+                if c == '"' || c == '\'' || c == '`' {
+                    quote = Some(c);
+                } else if c == '#' {
+                    // A comment runs to the end of the line.
+                    while i + 1 < chars.len() && chars[i + 1].1 != '\n' {
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            Some(q) if c == q => {
+                quote = None;
+                i += 1;
+            }
+            Some('`') => i += 1,
+            Some(_) if c != '\\' => i += 1,
+            Some(_) => {
+                let mut bytes = Vec::new();
+                let mut j = i;
+                while chars.get(j).is_some_and(|x| x.1 == '\\') {
+                    match byte_escape(j) {
+                        Some(b) if b >= 0x80 => bytes.push(b),
+                        _ => break,
+                    }
+                    j += 4; // `\xHH` or `\OOO`
+                }
+                if bytes.is_empty() {
+                    i += 2; // an escape promql-parser reads as Go does
+                    continue;
+                }
+                let Ok(text) = String::from_utf8(bytes) else {
+                    let (line, col) = line_col(query, i);
+                    return Err(PromqlError::Parse(format!(
+                        "{line}:{col}: parse error: string escapes are not valid UTF-8 (at line {line}, column {col})"
+                    )));
+                };
+                let o = out.get_or_insert_with(String::new);
+                o.push_str(&query[copied..at]);
+                for ch in text.chars() {
+                    o.push_str(&format!("\\U{:08x}", u32::from(ch)));
+                }
+                copied = chars.get(j).map_or(query.len(), |x| x.0);
+                i = j;
+            }
+        }
+    }
+    Ok(match out {
+        Some(mut o) => {
+            o.push_str(&query[copied..]);
+            std::borrow::Cow::Owned(o)
+        }
+        None => std::borrow::Cow::Borrowed(query),
+    })
 }
 
 /// promql-parser's lexer errors name a position, its grammar errors ("invalid promql query") do
@@ -344,6 +428,28 @@ pub(crate) fn type_name(t: ValueType) -> &'static str {
 mod tests {
     use super::*;
     use crate::tsdb::db::DbOptions;
+
+    #[test]
+    fn byte_escapes_are_utf8_bytes_as_in_go() {
+        let string_arg = |q: &str| match parse(q) {
+            Ok(Expr::Call(c)) => match c.args.args.get(1).map(|a| a.as_ref()) {
+                Some(Expr::StringLiteral(s)) => s.val.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(string_arg(r#"label_join(x, "\xc3\xbf", "")"#), "ÿ");
+        assert_eq!(string_arg(r#"label_join(x, "a\303\277b\x41\n", "")"#), "aÿbA\n");
+        assert_eq!(string_arg(r#"label_join(x, 'ÿ\\xff', "")"#), "ÿ\\xff");
+        assert_eq!(string_arg(r#"label_join(x, `\xff`, "")"#), "\\xff");
+        for q in [r#"label_replace(x, "\xff", "", "src", "(.*)")"#, r#"x{a="\xc3"}"#] {
+            match parse(q) {
+                Err(PromqlError::Parse(msg)) => assert!(msg.contains("not valid UTF-8"), "{msg}"),
+                other => panic!("{q}: {other:?}"),
+            }
+        }
+        assert!(parse("x # \"\\xff\n + 1").is_ok());
+    }
 
     /// 10 series `x{i="…"}` with 100 samples 15 s apart from t = 0.
     fn db() -> (tempfile::TempDir, Db) {
