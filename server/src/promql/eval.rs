@@ -116,6 +116,39 @@ enum WindowSource {
 }
 
 impl Windows {
+    /// `f(series, points, scratch)` for every series with samples, in order, spread over the
+    /// cores for large selections (each thread decoding into its own buffer, with its own
+    /// `scratch`). Stored series lose their staleness markers, as in [`Windows::each_series`].
+    pub fn map_series<R: Send, S: Default>(
+        &self,
+        ev: &Evaluator,
+        f: impl Fn(&WindowSeries, &[(i64, f64)], &mut S) -> R + Sync,
+    ) -> EvalResult<Vec<R>> {
+        let limits = ev.limits();
+        par_map_parts(&self.series, |part| {
+            let (mut buf, mut scratch) = (Vec::new(), S::default());
+            let mut out = Vec::with_capacity(part.len());
+            for (k, series) in part.iter().enumerate() {
+                if k % 64 == 0 {
+                    limits.check()?;
+                }
+                let points: &[(i64, f64)] = match &series.source {
+                    WindowSource::Points(p) => p,
+                    WindowSource::Stored(raw) => {
+                        raw.read_into(&mut buf);
+                        buf.retain(|p| !is_stale(p.1));
+                        limits.fits(buf.len())?;
+                        &buf
+                    }
+                };
+                if !points.is_empty() {
+                    out.push(f(series, points, &mut scratch));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Calls `f(ev, series, points)` for every series with samples, one series at a time. Stored
     /// series are decoded into one reused buffer without their staleness markers, so only one
     /// series' samples are in memory at once.
@@ -195,6 +228,70 @@ pub struct Evaluator<'a> {
 
 pub type EvalResult<T> = Result<T, PromqlError>;
 
+/// What a worker thread needs of the evaluator's limits: the deadline, the cancel flag, and the
+/// sample budget left when the parallel part started.
+#[derive(Clone)]
+pub struct Limits {
+    deadline: Instant,
+    cancel: Option<Arc<AtomicBool>>,
+    budget: usize,
+}
+
+impl Limits {
+    pub fn check(&self) -> EvalResult<()> {
+        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(PromqlError::Canceled);
+        }
+        if Instant::now() >= self.deadline {
+            return Err(PromqlError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Fails if `n` samples do not fit in what was left of `--query.max-samples`.
+    pub fn fits(&self, n: usize) -> EvalResult<()> {
+        if n > self.budget {
+            return Err(PromqlError::TooManySamples);
+        }
+        Ok(())
+    }
+}
+
+/// Below this many series a selector or range function runs on the calling thread: starting
+/// threads (tens of µs) would cost more than it saves.
+const PARALLEL_MIN_SERIES: usize = 512;
+
+fn worker_threads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+}
+
+/// Maps `items` in contiguous parts, one per core when there are many, keeping their order.
+/// Per-series work (decoding, windows, functions) is independent between series, so a large
+/// query uses every core as VictoriaMetrics does, instead of one.
+pub fn par_map_parts<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&[T]) -> EvalResult<Vec<R>> + Sync,
+) -> EvalResult<Vec<R>> {
+    let threads = worker_threads();
+    if threads < 2 || items.len() < PARALLEL_MIN_SERIES {
+        return f(items);
+    }
+    let part = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = items.chunks(part).map(|p| scope.spawn(move || f(p))).collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(r) => out.extend(r?),
+                Err(_) => return Err(PromqlError::Storage("a query worker thread panicked".into())),
+            }
+        }
+        Ok(out)
+    })
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(
         q: &'a dyn Queryable,
@@ -248,6 +345,15 @@ impl<'a> Evaluator<'a> {
             return Err(PromqlError::Timeout);
         }
         Ok(())
+    }
+
+    /// A copy of the limits for worker threads (see [`par_map_parts`]).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            deadline: self.deadline,
+            cancel: self.cancel.clone(),
+            budget: self.max_samples.saturating_sub(self.samples),
+        }
     }
 
     /// Accounts for `n` more samples held in memory.
@@ -463,41 +569,46 @@ impl<'a> Evaluator<'a> {
             return Ok(Vec::new());
         };
         let raw = self.select(vs, lo - self.lookback + 1, hi)?;
-        let mut out = Vec::with_capacity(raw.len());
-        let mut held = 0usize;
-        let mut buf = Vec::new();
-        for series in raw {
-            self.check()?;
+        let (limits, lookback) = (self.limits(), self.lookback);
+        let out = par_map_parts(&raw, |part| {
+            let mut out = Vec::with_capacity(part.len());
             // Like Prometheus, only what the steps keep counts against the limit: the decoded
             // buffer is one series long and reused.
-            series.read_into(&mut buf);
-            let mut vals = vec![None; times.len()];
-            let mut any = false;
-            let pts = &buf;
-            let mut idx = 0usize;
-            let mut prev_t = i64::MIN;
-            for (i, &t) in times.iter().enumerate() {
-                if t < prev_t {
-                    idx = 0;
+            let mut buf = Vec::new();
+            for (k, series) in part.iter().enumerate() {
+                if k % 64 == 0 {
+                    limits.check()?;
                 }
-                prev_t = t;
-                while idx < pts.len() && pts[idx].0 <= t {
-                    idx += 1;
+                series.read_into(&mut buf);
+                let mut vals = vec![None; times.len()];
+                let mut any = false;
+                let pts = &buf;
+                let mut idx = 0usize;
+                let mut prev_t = i64::MIN;
+                for (i, &t) in times.iter().enumerate() {
+                    if t < prev_t {
+                        idx = 0;
+                    }
+                    prev_t = t;
+                    while idx < pts.len() && pts[idx].0 <= t {
+                        idx += 1;
+                    }
+                    if idx == 0 {
+                        continue;
+                    }
+                    let (st, sv) = pts[idx - 1];
+                    if st > t - lookback && !is_stale(sv) {
+                        vals[i] = Some(if timestamps { st as f64 / 1000.0 } else { sv });
+                        any = true;
+                    }
                 }
-                if idx == 0 {
-                    continue;
-                }
-                let (st, sv) = pts[idx - 1];
-                if st > t - self.lookback && !is_stale(sv) {
-                    vals[i] = Some(if timestamps { st as f64 / 1000.0 } else { sv });
-                    any = true;
-                    held += 1;
+                if any {
+                    out.push(StepSeries { labels: series.labels.clone(), drop_name: false, vals });
                 }
             }
-            if any {
-                out.push(StepSeries { labels: series.labels, drop_name: false, vals });
-            }
-        }
+            Ok(out)
+        })?;
+        let held = out.iter().map(|s| s.vals.iter().filter(|v| v.is_some()).count()).sum();
         self.add_samples(held)?;
         Ok(out)
     }

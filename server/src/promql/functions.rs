@@ -513,18 +513,13 @@ fn range_function(
             ev.warn(format!("quantile value should be between 0 and 1, got {}", format_float(*q)));
         }
     }
-    let mut out = Vec::new();
-    let mut resets: Vec<usize> = Vec::new();
-    w.each_series(ev, |ev, series, points| {
-        if counter_fn {
-            if let Some(metric) = series.labels.metric_name() {
-                if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| metric.ends_with(suf)) {
-                    ev.info(format!(
-                        "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
-                    ));
-                }
-            }
-        }
+    // Per series: its result, and whether it is a "counter" whose name says otherwise (an info
+    // annotation, added afterwards since worker threads cannot touch the evaluator).
+    let results = w.map_series(ev, |series, points, resets: &mut Vec<usize>| {
+        let odd_counter = counter_fn
+            && series.labels.metric_name().is_some_and(|metric| {
+                !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| metric.ends_with(suf))
+            });
         let mut vals = vec![None; s.len()];
         let mut any = false;
         if counter_fn {
@@ -535,7 +530,8 @@ fn range_function(
             w.for_each_window_at(points, |i, lo, win| {
                 let end = w.ends[i];
                 let hi = lo + win.len();
-                let inside = &resets[resets.partition_point(|&j| j <= lo)..resets.partition_point(|&j| j < hi)];
+                let inside =
+                    &resets[resets.partition_point(|&j| j <= lo)..resets.partition_point(|&j| j < hi)];
                 let v = extrapolated_rate(
                     win,
                     inside.iter().map(|&j| points[j - 1].1),
@@ -558,15 +554,25 @@ fn range_function(
                 Ok(())
             })?;
         }
-        if any {
-            out.push(StepSeries {
-                labels: series.labels.clone(),
-                drop_name: if keeps_name { series.drop_name } else { true },
-                vals,
-            });
-        }
-        Ok(())
+        let out = any.then(|| StepSeries {
+            labels: series.labels.clone(),
+            drop_name: if keeps_name { series.drop_name } else { true },
+            vals,
+        });
+        Ok::<_, PromqlError>((out, odd_counter.then(|| series.labels.clone())))
     })?;
+    let mut out = Vec::with_capacity(results.len());
+    for r in results {
+        let (series, odd) = r?;
+        if let Some(labels) = odd {
+            if let Some(metric) = labels.metric_name() {
+                ev.info(format!(
+                    "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {metric:?}"
+                ));
+            }
+        }
+        out.extend(series);
+    }
     Ok(Val::Vector(out))
 }
 
