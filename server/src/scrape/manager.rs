@@ -36,7 +36,7 @@ use super::relabel::{compile_all, relabel, Rule};
 use super::target::{Target, TargetSet};
 use crate::config::ScrapeLimits;
 use crate::tsdb::db::Db;
-use crate::tsdb::head::{AppendError, Appender};
+use crate::tsdb::head::{AppendError, Appender, MemSeries};
 use crate::tsdb::index::SeriesRef;
 use crate::tsdb::labels::{Labels, LabelsError, METRIC_NAME};
 
@@ -366,7 +366,11 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 /// Per-target memory of the series seen: raw series text → series, and which scrape saw it.
 #[derive(Default)]
 pub struct SeriesCache {
-    entries: HashMap<Box<str>, CacheEntry>,
+    /// Keyed by the exposed series text with FxHash: it is hashed once per sample of every
+    /// scrape, where SipHash cost as much as parsing the line.
+    entries: HashMap<Box<str>, CacheEntry, rustc_hash::FxBuildHasher>,
+    /// The head's count of removed series when the handles were last known valid.
+    removed_seen: u64,
     iteration: u64,
     scratch: Option<Scratch>,
     report_refs: HashMap<&'static str, (SeriesRef, Labels)>,
@@ -393,8 +397,9 @@ impl SeriesCache {
 }
 
 struct CacheEntry {
-    /// `None`: metric relabeling dropped this series; later scrapes skip it for free.
-    series: Option<SeriesRef>,
+    /// `None`: metric relabeling dropped this series; later scrapes skip it for free. The series
+    /// itself rather than its ref: appending needs no lookup in the head.
+    series: Option<Arc<MemSeries>>,
     labels: Labels,
     seen: u64,
     /// The scrape that first saw it.
@@ -444,11 +449,28 @@ impl SeriesCache {
 
     fn mark_all_stale(&mut self, app: &mut Appender<'_>, t: i64) {
         for e in self.entries.values() {
-            if let Some(r) = e.series {
-                append_known(app, r, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+            if let Some(s) = &e.series {
+                app.append_series(s, t, f64::from_bits(STALE_NAN_BITS));
             }
         }
         self.entries.clear();
+    }
+}
+
+/// Appends to a cached series; after the head removed series (`recheck`), through its ref, so
+/// a dropped one is found again (or re-created) by its labels and the cache gets the new one.
+fn append_cached(
+    app: &mut Appender<'_>,
+    series: &mut Arc<MemSeries>,
+    labels: &Labels,
+    t: i64,
+    v: f64,
+    recheck: bool,
+) {
+    if !recheck {
+        app.append_series(series, t, v);
+    } else if app.append_ref(series.series_ref, t, v).is_err() {
+        *series = app.append_new(labels, t, v);
     }
 }
 
@@ -503,6 +525,11 @@ pub fn ingest(
 ) -> Result<usize, ScrapeError> {
     cache.iteration += 1;
     let iteration = cache.iteration;
+    // Handles stay valid until the head removes series (after a block is cut, every 2 h or so);
+    // then this scrape looks each one up once more.
+    let removed = db.head().counters.series_removed.load(std::sync::atomic::Ordering::Acquire);
+    let recheck = removed != cache.removed_seen;
+    cache.removed_seen = removed;
     let mut scraped = 0usize;
     let mut kept = 0usize;
     let mut added = 0usize;
@@ -555,8 +582,8 @@ pub fn ingest(
                 scraped += 1;
                 let ts = if target.honor_timestamps { sample.timestamp_ms.unwrap_or(t) } else { t };
                 if let Some(e) = cache.entries.get_mut(sample.series) {
-                    if let Some(r) = e.series {
-                        e.series = Some(append_known(&mut app, r, &e.labels, ts, sample.value));
+                    if let Some(s) = &mut e.series {
+                        append_cached(&mut app, s, &e.labels, ts, sample.value, recheck);
                         kept += 1;
                     }
                     e.seen = iteration;
@@ -569,10 +596,10 @@ pub fn ingest(
                                         failed = Some(e);
                                         break;
                                     }
-                                    let r = app.append(&labels, ts, sample.value);
+                                    let s = app.append_new(&labels, ts, sample.value);
                                     added += 1;
                                     kept += 1;
-                                    CacheEntry { series: Some(r), labels, seen: iteration, born: iteration }
+                                    CacheEntry { series: Some(s), labels, seen: iteration, born: iteration }
                                 }
                                 None => CacheEntry { series: None, labels, seen: iteration, born: iteration },
                             };
@@ -605,9 +632,9 @@ pub fn ingest(
     let result = match parsed {
         Ok(mut app) => {
             // Series the previous scrape had and this one did not: stale from now on.
-            for e in cache.entries.values().filter(|e| e.seen == iteration - 1) {
-                if let Some(r) = e.series {
-                    append_known(&mut app, r, &e.labels, t, f64::from_bits(STALE_NAN_BITS));
+            for e in cache.entries.values_mut().filter(|e| e.seen == iteration - 1) {
+                if let Some(s) = &mut e.series {
+                    append_cached(&mut app, s, &e.labels, t, f64::from_bits(STALE_NAN_BITS), recheck);
                 }
             }
             cache.entries.retain(|_, e| e.seen == iteration);
@@ -714,6 +741,28 @@ mod tests {
         let post = values(&db, "scrape_samples_post_metric_relabeling");
         assert_eq!(post[0].1[1], (25_000, 1.0f64.to_bits()));
         assert_eq!(values(&db, "scrape_samples_scraped")[0].1[1], (25_000, 2.0f64.to_bits()));
+    }
+
+    #[test]
+    fn cached_series_survive_the_head_removing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let t = target();
+        let mut cache = SeriesCache::default();
+        let scrape = |cache: &mut SeriesCache, at: i64, v: f64| {
+            let body = format!("a {v}\n");
+            ingest(&db, &t, cache, Some((body.as_bytes(), Format::Text)), at, Duration::ZERO).unwrap();
+        };
+        scrape(&mut cache, 10_000, 1.0);
+        // The head drops everything before 20 s: `a`'s only series goes, while the cache holds it.
+        assert!(db.head().truncate(20_000) > 0);
+        scrape(&mut cache, 25_000, 2.0);
+        scrape(&mut cache, 40_000, 3.0);
+        assert_eq!(values(&db, "a")[0].1, vec![(25_000, 2.0f64.to_bits()), (40_000, 3.0f64.to_bits())]);
+        // The cache now holds the live series, the one the head's index finds.
+        let live = cache.entries.values().filter_map(|e| e.series.clone()).collect::<Vec<_>>();
+        assert_eq!(live.len(), 1);
+        assert!(db.head().series_by_ref(live[0].series_ref).is_some_and(|s| Arc::ptr_eq(&s, &live[0])));
     }
 
     #[test]

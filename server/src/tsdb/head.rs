@@ -777,6 +777,20 @@ impl<'h> Appender<'h> {
         r
     }
 
+    /// [`Appender::append`], returning the series itself for [`Appender::append_series`].
+    pub fn append_new(&mut self, labels: &Labels, t: i64, v: f64) -> Arc<MemSeries> {
+        let series = self.head.get_or_create(labels);
+        self.pending.push((series.clone(), t, v));
+        series
+    }
+
+    /// Queues a sample for a series the caller already holds (the scrape cache keeps them): no
+    /// lookup by ref, no stripe lock. A series the head has dropped meanwhile is re-created
+    /// from its labels at commit, like one dropped between `append_ref` and commit.
+    pub fn append_series(&mut self, series: &Arc<MemSeries>, t: i64, v: f64) {
+        self.pending.push((series.clone(), t, v));
+    }
+
     /// Queues a sample for a series known by ref.
     pub fn append_ref(&mut self, r: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
         let series = self.head.series_by_ref(r).ok_or(AppendError::UnknownSeries(r))?;
