@@ -235,31 +235,36 @@ fn append(c: &mut Criterion) {
         });
     });
 
-    g.bench_function("batch_2000_by_ref_wal_no_fsync", |b| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let opts = DbOptions {
-            head: head_options(),
-            wal: WalOptions { fsync: FsyncPolicy::Never, ..WalOptions::default() },
-            ..DbOptions::default()
-        };
-        let db = Db::open(dir.path(), opts).expect("open db");
-        let mut app = db.appender();
-        let refs: Vec<u64> = labels.iter().map(|l| app.append(l, 0, 0.0)).collect();
-        app.commit().expect("commit");
-        let mut t = 0i64;
-        b.iter_custom(|iters| {
-            let start = clock.now();
-            for _ in 0..iters {
-                t += STEP_MS;
-                let mut app = db.appender();
-                for (i, r) in refs.iter().enumerate() {
-                    app.append_ref(*r, t, (t / 1000) as f64 + i as f64).expect("known ref");
+    // `_uncompressed`: the WAL in its first record format, for comparison.
+    for (name, compress) in
+        [("batch_2000_by_ref_wal_no_fsync", true), ("batch_2000_by_ref_wal_uncompressed_no_fsync", false)]
+    {
+        g.bench_function(name, |b| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let opts = DbOptions {
+                head: head_options(),
+                wal: WalOptions { fsync: FsyncPolicy::Never, compress, ..WalOptions::default() },
+                ..DbOptions::default()
+            };
+            let db = Db::open(dir.path(), opts).expect("open db");
+            let mut app = db.appender();
+            let refs: Vec<u64> = labels.iter().map(|l| app.append(l, 0, 0.0)).collect();
+            app.commit().expect("commit");
+            let mut t = 0i64;
+            b.iter_custom(|iters| {
+                let start = clock.now();
+                for _ in 0..iters {
+                    t += STEP_MS;
+                    let mut app = db.appender();
+                    for (i, r) in refs.iter().enumerate() {
+                        app.append_ref(*r, t, (t / 1000) as f64 + i as f64).expect("known ref");
+                    }
+                    black_box(app.commit().expect("commit"));
                 }
-                black_box(app.commit().expect("commit"));
-            }
-            clock.since(start)
+                clock.since(start)
+            });
         });
-    });
+    }
     g.finish();
 
     // Queries copy a snapshot of each series out of the head; this is what that costs.

@@ -264,6 +264,8 @@ pub(crate) fn decode_samples(mut p: &[u8], out: &mut Vec<RefSample>) -> Result<(
 //                          by `s` bytes (the XOR's trailing zero bytes); l = 0: the same value
 //     control 0b1000_kkkk  decimal: v = m / 10^k (k ≤ 9) with m = prev_m + varint, where prev_m
 //                          is the previous value as a multiple of 10^-k if it is exactly one, else 0
+//     control 0b11rr_rrrr  this sample and the next r + 1 keep their previous values (a run of
+//                          constants or idle counters); no data
 // ```
 //
 // "Previous value" is the value of the same ref in the last sample before this one in the same
@@ -333,6 +335,9 @@ impl ValueState {
 #[derive(Default)]
 pub(crate) struct SamplesEncoder {
     values: ValueState,
+    /// Per dense ref, 1 + the decimals of its last decimal-coded value (0: none). Only a
+    /// speed hint: the format does not depend on it, so it survives [`Self::forget`].
+    hints: Vec<u8>,
     /// Set when the state was forgotten mid-file: the next record tells the reader to do so too.
     reset: bool,
 }
@@ -359,17 +364,68 @@ impl SamplesEncoder {
         // Values are assembled in a stack block and appended 64 at a time: one capacity check
         // and one memcpy per block instead of one per byte.
         let mut block = [0u8; BLOCK_VALUES * MAX_VALUE_LEN];
+        // Unchanged values not yet written: they go out as one run.
+        let mut same = 0usize;
         for chunk in samples.chunks(BLOCK_VALUES) {
             let mut n = 0;
             for s in chunk {
                 let bits = s.v.to_bits();
                 let prev = self.values.get(s.series);
-                n = put_value_at(&mut block, n, prev, bits);
+                if prev == bits {
+                    same += 1;
+                    if same == MAX_SAME_RUN {
+                        n = put_same_at(&mut block, n, same);
+                        same = 0;
+                    }
+                    continue;
+                }
+                if same > 0 {
+                    n = put_same_at(&mut block, n, same);
+                    same = 0;
+                }
+                let hint = self.hint(s.series);
+                let (end, k) = put_value_at(&mut block, n, prev, bits, hint);
+                n = end;
                 self.values.set(s.series, bits);
+                self.set_hint(s.series, k);
             }
             buf.extend_from_slice(&block[..n]);
         }
+        if same > 0 {
+            let n = put_same_at(&mut block, 0, same);
+            buf.extend_from_slice(&block[..n]);
+        }
     }
+
+    /// The decimals the series' last decimal-coded value had, tried first for the next one:
+    /// a series keeps its decimals, and the scan from 0 costs a division per step.
+    #[inline]
+    fn hint(&self, series: u64) -> Option<usize> {
+        let h = *self.hints.get(usize::try_from(series).ok()?)?;
+        (h != 0).then(|| usize::from(h - 1))
+    }
+
+    #[inline]
+    fn set_hint(&mut self, series: u64, k: Option<usize>) {
+        let Some(k) = k else { return };
+        if series < DENSE_REFS {
+            let i = series as usize;
+            if i >= self.hints.len() {
+                self.hints.resize(i + 1, 0);
+            }
+            self.hints[i] = k as u8 + 1;
+        }
+    }
+}
+
+/// A run of 2..=65 unchanged values is one control byte `0xc0 + (run - 2)`; one is `0x00`.
+const MAX_SAME_RUN: usize = 65;
+const SAME_RUN: u8 = 0xc0;
+
+#[inline]
+fn put_same_at(block: &mut [u8], at: usize, run: usize) -> usize {
+    block[at] = if run == 1 { 0 } else { SAME_RUN + (run - 2) as u8 };
+    at + 1
 }
 
 const BLOCK_VALUES: usize = 64;
@@ -397,6 +453,9 @@ fn put_runs(buf: &mut Vec<u8>, deltas: impl Iterator<Item = i64>) {
 /// `bits` as a multiple of 10^-k, if it is exactly one whose integer fits an f64 exactly.
 #[inline]
 fn decimal(bits: u64, k: usize) -> Option<i64> {
+    if k == 0 {
+        return integer(bits);
+    }
     let scaled = f64::from_bits(bits) * POW10[k];
     // NaN is not in the range either.
     if !(-EXACT_INT..EXACT_INT).contains(&scaled) {
@@ -406,11 +465,26 @@ fn decimal(bits: u64, k: usize) -> Option<i64> {
     ((m as f64 / POW10[k]).to_bits() == bits).then_some(m)
 }
 
+/// `bits` as an integer, if it is one within the exact range: `decimal(bits, 0)` without the
+/// division by 1.
+#[inline]
+fn integer(bits: u64) -> Option<i64> {
+    let v = f64::from_bits(bits);
+    if !(-EXACT_INT..EXACT_INT).contains(&v) {
+        return None;
+    }
+    let m = v as i64;
+    ((m as f64).to_bits() == bits).then_some(m)
+}
+
 /// The fewest decimals `bits` is exact in, and its multiple of 10^-k then.
 #[inline]
 fn find_decimal(bits: u64) -> Option<(usize, i64)> {
+    if let Some(m) = integer(bits) {
+        return Some((0, m));
+    }
     let v = f64::from_bits(bits);
-    for (k, p) in POW10.iter().enumerate() {
+    for (k, p) in POW10.iter().enumerate().skip(1) {
         let scaled = v * p;
         // Larger k only scale further past the exact range; NaN and ±Inf stop here too.
         if !(-EXACT_INT..EXACT_INT).contains(&scaled) {
@@ -441,20 +515,26 @@ fn uvarint_len(x: u64) -> usize {
     (64 - (x | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// Writes one value at `block[at..]`, the shorter of the XOR and the decimal coding; returns
-/// the end.
+/// Writes one changed value at `block[at..]`, the shorter of the XOR and the decimal coding,
+/// trying the decimals `hint` first; returns the end and the decimals if it was a decimal.
 #[inline]
-fn put_value_at(block: &mut [u8], at: usize, prev: u64, bits: u64) -> usize {
+fn put_value_at(
+    block: &mut [u8],
+    at: usize,
+    prev: u64,
+    bits: u64,
+    hint: Option<usize>,
+) -> (usize, Option<usize>) {
     let x = prev ^ bits;
-    if x == 0 {
-        block[at] = 0;
-        return at + 1;
-    }
     let shift = x.trailing_zeros() as usize / 8;
     let len = 8 - x.leading_zeros() as usize / 8 - shift;
     // A decimal takes a control byte and at least one more, so it can only win above two.
     if len > 1 {
-        if let Some((k, m)) = find_decimal(bits) {
+        let found = match hint.and_then(|k| decimal(bits, k).map(|m| (k, m))) {
+            Some(hit) => Some(hit),
+            None => find_decimal(bits),
+        };
+        if let Some((k, m)) = found {
             let d = zigzag(m.wrapping_sub(prev_decimal(prev, k)));
             if uvarint_len(d) < len {
                 block[at] = 0x80 | k as u8;
@@ -466,14 +546,14 @@ fn put_value_at(block: &mut [u8], at: usize, prev: u64, bits: u64) -> usize {
                     at += 1;
                 }
                 block[at] = u as u8;
-                return at + 1;
+                return (at + 1, Some(k));
             }
         }
     }
     block[at] = ((shift as u8) << 4) | len as u8;
     let bytes = (x >> (8 * shift)).to_le_bytes();
     block[at + 1..at + 1 + len].copy_from_slice(&bytes[..len]);
-    at + 1 + len
+    (at + 1 + len, None)
 }
 
 /// Reads runs of deltas into `n` slots through `apply(i, delta)` for samples 1..=n.
@@ -509,8 +589,11 @@ pub(crate) fn decode_samples_delta(
         state.clear();
     }
     let n = get_uvarint(&mut p)?;
-    // Every sample has at least its control byte, which bounds a lying count.
-    let n = usize::try_from(n).ok().filter(|&n| n <= p.len()).ok_or(DecodeError::BadCount)?;
+    // A control byte stands for at most a run of unchanged values, which bounds a lying count.
+    let n = usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= p.len().saturating_mul(MAX_SAME_RUN))
+        .ok_or(DecodeError::BadCount)?;
     if n == 0 {
         return Ok(());
     }
@@ -528,10 +611,23 @@ pub(crate) fn decode_samples_delta(
         prev = prev.wrapping_add(d);
         out[i].t = prev;
     })?;
+    // Samples left in the current run of unchanged values.
+    let mut same = 0usize;
     for s in out.iter_mut() {
         let prev = state.get(s.series);
+        if same > 0 {
+            same -= 1;
+            s.v = f64::from_bits(prev);
+            continue;
+        }
         let (&c, rest) = p.split_first().ok_or(DecodeError::Truncated)?;
         p = rest;
+        if c >= SAME_RUN {
+            // This sample and the next ones keep their previous values.
+            same = usize::from(c - SAME_RUN) + 1;
+            s.v = f64::from_bits(prev);
+            continue;
+        }
         let bits = if c & 0x80 == 0 {
             let len = usize::from(c & 0x0f);
             let shift = usize::from(c >> 4);
@@ -551,12 +647,13 @@ pub(crate) fn decode_samples_delta(
             }
             let d = get_varint(&mut p)?;
             let m = prev_decimal(prev, k).wrapping_add(d);
-            (m as f64 / POW10[k]).to_bits()
+            // Division by 1 is exact: skipping it changes no bit.
+            if k == 0 { m as f64 } else { m as f64 / POW10[k] }.to_bits()
         };
         s.v = f64::from_bits(bits);
         state.set(s.series, bits);
     }
-    if !p.is_empty() {
+    if !p.is_empty() || same > 0 {
         return Err(DecodeError::BadCount);
     }
     Ok(())
@@ -775,6 +872,25 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_of_unchanged_values() {
+        for n in [1usize, 2, 64, 65, 66, 130, 131, 1000] {
+            let constant = |t| (0..n as u64).map(|i| RefSample { series: i, t, v: 0.5 }).collect::<Vec<_>>();
+            let mut changed = constant(2);
+            changed[n / 2].v = 7.0;
+            let records = vec![constant(1), constant(2), changed, constant(3)];
+            assert_eq!(roundtrip_delta(&records), records);
+            let mut enc = SamplesEncoder::default();
+            let mut buf = Vec::new();
+            enc.encode(&mut buf, &constant(1));
+            buf.clear();
+            enc.encode(&mut buf, &constant(2));
+            // At most 12 bytes of header (flags, count, ref and time runs), then one control
+            // byte per 65 values.
+            assert!(buf.len() <= 12 + n.div_ceil(65), "{n}: {} bytes", buf.len());
+        }
+    }
+
+    #[test]
     fn reset_makes_the_reader_forget_too() {
         let a = vec![RefSample { series: 1, t: 1, v: 10.0 }, RefSample { series: 2, t: 1, v: 0.5 }];
         let lost = vec![RefSample { series: 1, t: 2, v: 11.0 }];
@@ -802,8 +918,8 @@ mod tests {
         let mut out = Vec::new();
         let mut dec = |p: &[u8]| decode_samples_delta(p, &mut state, &mut out);
         assert_eq!(dec(&[]), Err(DecodeError::Truncated));
-        // 200 samples claimed in 4 bytes.
-        assert_eq!(dec(&[0, 200, 1, 1, 0, 0]), Err(DecodeError::BadCount));
+        // 1000 samples claimed in 4 bytes.
+        assert_eq!(dec(&[0, 0xe8, 0x07, 1, 1, 0, 0]), Err(DecodeError::BadCount));
         // Two samples whose ref run claims three more.
         assert_eq!(dec(&[0, 2, 1, 2, 3, 0, 0, 0, 0, 0]), Err(DecodeError::BadCount));
         // One sample: ref 1, t 0, XOR control with 9 bytes.
@@ -813,6 +929,9 @@ mod tests {
         // A byte left over.
         assert_eq!(dec(&[0, 1, 1, 0, 0x00, 0]), Err(DecodeError::BadCount));
         assert_eq!(dec(&[0, 1, 1, 0, 0x00]), Ok(()));
+        // A run of two unchanged values in a record of one sample.
+        assert_eq!(dec(&[0, 1, 1, 0, 0xc0]), Err(DecodeError::BadCount));
+        assert_eq!(dec(&[0, 2, 1, 1, 0, 0, 0, 0, 0xc0]), Ok(()));
     }
 
     #[test]
@@ -929,12 +1048,16 @@ mod tests {
             (-1_000_000i64..1_000_000, 0i32..10).prop_map(|(m, k)| m as f64 / 10f64.powi(k)),
             (0u64..1 << 53).prop_map(|m| m as f64),
             Just(0.0),
+            // Few distinct values, so runs of unchanged ones of every length occur.
+            (0u8..3).prop_map(f64::from),
+            (0u8..3).prop_map(f64::from),
         ]
     }
 
     prop_compose! {
         fn delta_sample()(series in prop_oneof![any::<u64>(), 0u64..20, DENSE_REFS - 5..DENSE_REFS + 5],
                           t in any_i64(), v in scrape_like_f64()) -> RefSample {
+            // (A run of 200 unchanged values needs a long record: see `long_runs_of_unchanged_values`.)
             RefSample { series, t, v }
         }
     }
