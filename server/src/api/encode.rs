@@ -222,17 +222,7 @@ mod tests {
         }
     }
 
-    fn value_text(v: f64) -> String {
-        if v.is_nan() {
-            "NaN".into()
-        } else if v == f64::INFINITY {
-            "+Inf".into()
-        } else if v == f64::NEG_INFINITY {
-            "-Inf".into()
-        } else {
-            format!("{v}")
-        }
-    }
+    use crate::api::format_value as value_text;
 
     fn labels_tree(l: &Labels) -> Json {
         Json::Object(l.iter().map(|(n, v)| (n.to_string(), Json::String(v.to_string()))).collect())

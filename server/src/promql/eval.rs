@@ -115,6 +115,27 @@ enum WindowSource {
     Points(Vec<(i64, f64)>),
 }
 
+impl WindowSeries {
+    /// The samples: a subquery's points, or a stored series decoded into `buf` without its
+    /// staleness markers.
+    fn points<'b>(&'b self, buf: &'b mut Vec<(i64, f64)>) -> &'b [(i64, f64)] {
+        match &self.source {
+            WindowSource::Points(p) => p,
+            WindowSource::Stored(raw) => {
+                raw.read_into(buf);
+                buf.retain(|p| !is_stale(p.1));
+                buf
+            }
+        }
+    }
+
+    /// Decoded on each visit (and so counted against the sample limit then), unlike a
+    /// subquery's points, which were counted when computed.
+    fn is_stored(&self) -> bool {
+        matches!(self.source, WindowSource::Stored(_))
+    }
+}
+
 impl Windows {
     /// `f(series, points, scratch)` for every series with samples, in order, spread over the
     /// cores for large selections (each thread decoding into its own buffer, with its own
@@ -132,15 +153,10 @@ impl Windows {
                 if k % 64 == 0 {
                     limits.check()?;
                 }
-                let points: &[(i64, f64)] = match &series.source {
-                    WindowSource::Points(p) => p,
-                    WindowSource::Stored(raw) => {
-                        raw.read_into(&mut buf);
-                        buf.retain(|p| !is_stale(p.1));
-                        limits.fits(buf.len())?;
-                        &buf
-                    }
-                };
+                let points = series.points(&mut buf);
+                if series.is_stored() {
+                    limits.fits(points.len())?;
+                }
                 if !points.is_empty() {
                     out.push(f(series, points, &mut scratch));
                 }
@@ -160,15 +176,10 @@ impl Windows {
         let mut buf = Vec::new();
         for series in &self.series {
             ev.check()?;
-            let points: &[(i64, f64)] = match &series.source {
-                WindowSource::Points(p) => p,
-                WindowSource::Stored(raw) => {
-                    raw.read_into(&mut buf);
-                    buf.retain(|p| !is_stale(p.1));
-                    ev.hold_briefly(buf.len())?;
-                    &buf
-                }
-            };
+            let points = series.points(&mut buf);
+            if series.is_stored() {
+                ev.hold_briefly(points.len())?;
+            }
             if !points.is_empty() {
                 f(ev, series, points)?;
             }
