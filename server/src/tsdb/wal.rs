@@ -15,19 +15,34 @@
 //! never split across segments. Byte layout of a record (little-endian):
 //!
 //! ```text
-//! offset 0  type    u8    1 = Series, 2 = Samples; 0 is invalid, so zero-filled disk is damage
+//! offset 0  type    u8    1 = Series, 2 = Samples (first format), 3 = Series (snappy),
+//!                         4 = Samples (delta-coded); 0 is invalid, so zero-filled disk is damage
 //! offset 1  length  u32   payload bytes, at most 256 MiB
 //! offset 5  crc     u32   crc32c over bytes 0..5 followed by the payload
 //! offset 9  payload
-//!   Series : ( ref uvarint | n u32 | (len uvarint, name, len uvarint, value) * n ) *
-//!   Samples: base_ref uvarint | base_t zigzag-varint
-//!            | ( ref-base_ref zigzag-varint | t-base_t zigzag-varint | f64::to_bits u64 ) *
+//!   1 Series : ( ref uvarint | n u32 | (len uvarint, name, len uvarint, value) * n ) *
+//!   2 Samples: base_ref uvarint | base_t zigzag-varint
+//!              | ( ref-base_ref zigzag-varint | t-base_t zigzag-varint | f64::to_bits u64 ) *
+//!   3 Series : a type-1 payload compressed with snappy (raw format)
+//!   4 Samples: flags | count | runs of ref deltas | runs of timestamp deltas | values, each
+//!              value coded against the same series' previous value in this file: unchanged
+//!              (runs of them share one byte), byte-packed XOR, or a decimal delta
 //! ```
 //!
-//! Both deltas wrap, so every u64 ref and i64 timestamp round-trips, and values are stored as
-//! raw bits, so NaN payloads (the stale marker `0x7ff0000000000002`) and `-0.0` survive. New
+//! Types 3 and 4 are what [`Wal`] writes by default, about 3 bytes per sample on a scrape load
+//! against 11–13 for types 1 and 2 (see `record.rs` for the exact layout and BENCHMARKS.md for
+//! the measurements); [`WalOptions::compress`] off writes 1 and 2, and replay reads all four.
+//! A type-4 record depends on the records before it in its file, never on another file: the
+//! writer starts every segment with no previous values, and after a failed write it forgets
+//! them and flags the next record so the reader forgets them too. Damage therefore still loses
+//! only what follows it.
+//!
+//! Deltas wrap, so every u64 ref and i64 timestamp round-trips, and values are restored to the
+//! exact bits, so NaN payloads (the stale marker `0x7ff0000000000002`) and `-0.0` survive. New
 //! record kinds (tombstones, exemplars) take new type numbers; replay skips a checksummed record
-//! of a type it does not know and counts it, so an older Vigil can read a newer WAL.
+//! of a type it does not know and counts it, so an older Vigil can read a newer WAL, minus
+//! those records (an older Vigil skips types 3 and 4 this way: to go back to one, turn
+//! compression off and let the head be persisted first).
 //!
 //! A checkpoint file has the same record format; it is written as `checkpoint.N.tmp`, fsynced
 //! and renamed, so it is either whole or absent.
@@ -37,9 +52,11 @@
 //! [`Wal::open`] replays the latest checkpoint and then every later segment through the
 //! caller's callback, repairs damage (below), and starts a fresh segment: it never appends to a
 //! segment a crash may have torn. [`Wal::log_series`] and [`Wal::log_samples`] encode a record
-//! into a per-thread reused buffer outside the lock, then take the writer [`Mutex`] for one
-//! `pwrite(2)` at the segment's end (and the fsync the policy asks for). A single mutex is
-//! enough: the critical section is one syscall, and it keeps records whole and in order. When
+//! into a buffer, then take the writer [`Mutex`] for one `pwrite(2)` at the segment's end (and
+//! the fsync the policy asks for). Series records are encoded outside the lock; delta-coded
+//! samples records inside it, since their coding depends on the records written before them
+//! (≈ 5–10 ns per sample, next to the syscall's cost). A single mutex is enough: it keeps
+//! records whole and in order. When
 //! the segment would grow past [`WalOptions::segment_size`], the writer fsyncs it (unless the
 //! policy is `Never`) and starts the next one. Once the head is persisted into a block, the
 //! caller trims the log with [`Wal::checkpoint`] (which keeps what is still live) or

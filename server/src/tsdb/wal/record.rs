@@ -12,6 +12,11 @@
 //!            round-trips; v is f64::to_bits, keeping NaN payloads such as the stale marker.
 //! ```
 //!
+//! Those are the first format's payloads (types 1 and 2), still read from older data dirs and
+//! written with compression off. By default the writer uses types 3 (the series payload
+//! compressed with snappy) and 4 (delta-coded samples), laid out under "Compressed records"
+//! below.
+//!
 //! Entry lists carry no count: they run to the end of the payload, which the header bounds.
 //! The label count is a fixed-width u32 so labels can be streamed from any iterator and the
 //! count patched in afterwards.
@@ -461,8 +466,17 @@ fn decimal(bits: u64, k: usize) -> Option<i64> {
     if !(-EXACT_INT..EXACT_INT).contains(&scaled) {
         return None;
     }
-    let m = scaled.round() as i64;
+    let m = nearest(scaled);
     ((m as f64 / POW10[k]).to_bits() == bits).then_some(m)
+}
+
+/// The integer nearest to `x` (|x| < 2^53), ties away from zero. Not `f64::round`: without
+/// SSE4.1 that is a libm call, which made it most of the encoding's cost. Near 2^53 the
+/// addition can round the wrong way; callers verify the result, and decoder and encoder use
+/// this same function, so such a miss only means the value is coded another way.
+#[inline]
+fn nearest(x: f64) -> i64 {
+    (x + 0.5f64.copysign(x)) as i64
 }
 
 /// `bits` as an integer, if it is one within the exact range: `decimal(bits, 0)` without the
@@ -490,7 +504,7 @@ fn find_decimal(bits: u64) -> Option<(usize, i64)> {
         if !(-EXACT_INT..EXACT_INT).contains(&scaled) {
             return None;
         }
-        let m = scaled.round() as i64;
+        let m = nearest(scaled);
         if (m as f64 / p).to_bits() == bits {
             return Some((k, m));
         }
