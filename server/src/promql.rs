@@ -471,6 +471,51 @@ mod tests {
     }
 
     #[test]
+    fn sliding_max_and_min_over_time_match_a_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let mut app = db.appender();
+        let labels = Labels::new([("__name__", "y")]).unwrap();
+        // Irregular values with NaNs, ties and both zeros; a gap of 2 minutes in the middle.
+        let mut x: u64 = 7;
+        let mut samples = Vec::new();
+        for k in 0..400i64 {
+            if (150..158).contains(&k) {
+                continue;
+            }
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let v = match x >> 60 {
+                0 => f64::NAN,
+                1 => 0.0,
+                2 => -0.0,
+                _ => ((x >> 40) % 50) as f64,
+            };
+            samples.push((k * 15_000, v));
+            app.append(&labels, k * 15_000, v);
+        }
+        app.commit().unwrap();
+        let engine = Engine::new(EngineOptions::default());
+        for (f, want_max) in [("max_over_time", true), ("min_over_time", false)] {
+            let got = engine.range(&db, &format!("{f}(y[2m])"), 0, 6_000_000, 20_000).unwrap().value;
+            let got: Vec<(i64, u64)> = got[0].points.iter().map(|&(t, v)| (t, v.to_bits())).collect();
+            let mut want = Vec::new();
+            for t in (0..=6_000_000).step_by(20_000) {
+                let win: Vec<f64> =
+                    samples.iter().filter(|&&(st, _)| st > t - 120_000 && st <= t).map(|&(_, v)| v).collect();
+                let Some(&first) = win.first() else { continue };
+                let mut best = first;
+                for &v in &win[1..] {
+                    if (if want_max { v > best } else { v < best }) || best.is_nan() {
+                        best = v;
+                    }
+                }
+                want.push((t, best.to_bits()));
+            }
+            assert_eq!(got, want, "{f}");
+        }
+    }
+
+    #[test]
     fn max_samples_counts_what_a_query_holds() {
         let (_dir, db) = db();
         // A range vector of 10 × 100 samples.

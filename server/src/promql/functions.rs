@@ -9,6 +9,7 @@
 //! engine does not implement fail with [`PromqlError::Unsupported`] rather than return something.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 
 use promql_parser::parser::{Call, Expr};
 use regex::Regex;
@@ -515,7 +516,9 @@ fn range_function(
     }
     // Per series: its result, and whether it is a "counter" whose name says otherwise (an info
     // annotation, added afterwards since worker threads cannot touch the evaluator).
-    let results = w.map_series(ev, |series, points, resets: &mut Vec<usize>| {
+    let sliding_extreme = matches!(name, "max_over_time" | "min_over_time");
+    let results = w.map_series(ev, |series, points, scratch: &mut (Vec<usize>, VecDeque<usize>)| {
+        let (resets, deque) = scratch;
         let odd_counter = counter_fn
             && series.labels.metric_name().is_some_and(|metric| {
                 !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| metric.ends_with(suf))
@@ -543,6 +546,34 @@ fn range_function(
                 );
                 any |= v.is_some();
                 vals[i] = v;
+                Ok(())
+            })?;
+        } else if sliding_extreme {
+            // A monotonic deque of candidate indices: each sample enters and leaves once, instead
+            // of every window rescanning its samples (a [24h] window at a 1-minute step reads each
+            // sample 1,440 times). NaNs never win, and among equal values the earliest does, as
+            // in the scan of `window_value`.
+            let want_max = name == "max_over_time";
+            let beats = |a: f64, b: f64| if want_max { a > b } else { a < b };
+            deque.clear();
+            let mut next = 0usize;
+            w.for_each_window_at(points, |i, lo, win| {
+                let hi = lo + win.len();
+                while next < hi {
+                    let v = points[next].1;
+                    if !v.is_nan() {
+                        while deque.back().is_some_and(|&b| beats(v, points[b].1)) {
+                            deque.pop_back();
+                        }
+                        deque.push_back(next);
+                    }
+                    next += 1;
+                }
+                while deque.front().is_some_and(|&f| f < lo) {
+                    deque.pop_front();
+                }
+                vals[i] = Some(deque.front().map_or(f64::NAN, |&f| points[f].1));
+                any = true;
                 Ok(())
             })?;
         } else {
