@@ -147,41 +147,44 @@ pub fn labels(out: &mut Vec<u8>, l: &Labels) {
 pub fn matrix(m: &Matrix) -> Vec<u8> {
     // ~30 bytes a point ("[1795685400,\"0.123\"],") plus the labels: one allocation for most answers.
     let points: usize = m.iter().map(|s| s.points.len()).sum();
-    let mut out = Vec::with_capacity(64 + points * 30 + m.len() * 128);
-    out.extend_from_slice(br#"{"result":["#);
-    for (i, s) in m.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(br#"{"metric":"#);
-        labels(&mut out, &s.labels);
+    let out = Vec::with_capacity(64 + points * 30 + m.len() * 128);
+    result_list(out, m, "matrix", |out, s| {
+        labels(out, &s.labels);
         out.extend_from_slice(br#","values":["#);
         for (j, &(t, v)) in s.points.iter().enumerate() {
             if j > 0 {
                 out.push(b',');
             }
-            point(&mut out, t, v);
+            point(out, t, v);
         }
-        out.extend_from_slice(b"]}");
-    }
-    out.extend_from_slice(br#"],"resultType":"matrix"}"#);
-    out
+        out.push(b']');
+    })
 }
 
 fn vector(samples: &[Sample]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + samples.len() * 160);
+    let out = Vec::with_capacity(64 + samples.len() * 160);
+    result_list(out, samples, "vector", |out, s| {
+        labels(out, &s.labels);
+        out.extend_from_slice(br#","value":"#);
+        point(out, s.t, s.v);
+    })
+}
+
+/// `{"result":[{"metric":…},…],"resultType":"<kind>"}`: `item` writes what follows `"metric":` in
+/// each element (the labels, then the values).
+fn result_list<T>(mut out: Vec<u8>, items: &[T], kind: &str, item: impl Fn(&mut Vec<u8>, &T)) -> Vec<u8> {
     out.extend_from_slice(br#"{"result":["#);
-    for (i, s) in samples.iter().enumerate() {
+    for (i, it) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(br#"{"metric":"#);
-        labels(&mut out, &s.labels);
-        out.extend_from_slice(br#","value":"#);
-        point(&mut out, s.t, s.v);
+        item(&mut out, it);
         out.push(b'}');
     }
-    out.extend_from_slice(br#"],"resultType":"vector"}"#);
+    out.extend_from_slice(br#"],"resultType":""#);
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(br#""}"#);
     out
 }
 

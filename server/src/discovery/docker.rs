@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Deserializer};
 
 use super::{Discovered, TargetGroup};
-use crate::config::{Authorization, Config, DockerFilter, DockerSdConfig, PromDuration};
+use crate::config::{Config, DockerFilter, DockerSdConfig, PromDuration};
 use crate::scrape::client::{self, ClientOptions};
 
 /// The Engine API version Vigil speaks: Docker 20.10 and every later daemon understand it.
@@ -343,13 +343,11 @@ pub fn groups_from(
 fn client_options(d: &DockerSdConfig) -> ClientOptions {
     ClientOptions {
         basic_auth: d.basic_auth.clone(),
-        authorization: d.authorization.clone().or_else(|| {
-            (d.bearer_token.is_some() || d.bearer_token_file.is_some()).then(|| Authorization {
-                kind: "Bearer".to_string(),
-                credentials: d.bearer_token.clone(),
-                credentials_file: d.bearer_token_file.clone(),
-            })
-        }),
+        authorization: client::authorization_or_bearer(
+            &d.authorization,
+            &d.bearer_token,
+            &d.bearer_token_file,
+        ),
         tls: d.tls_config.clone().unwrap_or_default(),
         no_redirects: !d.follow_redirects,
         no_compression: false,

@@ -248,15 +248,19 @@ pub struct Limits {
     budget: usize,
 }
 
+fn check_deadline(deadline: Instant, cancel: &Option<Arc<AtomicBool>>) -> EvalResult<()> {
+    if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(PromqlError::Canceled);
+    }
+    if Instant::now() >= deadline {
+        return Err(PromqlError::Timeout);
+    }
+    Ok(())
+}
+
 impl Limits {
     pub fn check(&self) -> EvalResult<()> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(PromqlError::Canceled);
-        }
-        if Instant::now() >= self.deadline {
-            return Err(PromqlError::Timeout);
-        }
-        Ok(())
+        check_deadline(self.deadline, &self.cancel)
     }
 
     /// Fails if `n` samples do not fit in what was left of `--query.max-samples`.
@@ -349,13 +353,7 @@ impl<'a> Evaluator<'a> {
 
     /// Fails once the deadline has passed or the query was canceled.
     pub fn check(&self) -> EvalResult<()> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
-            return Err(PromqlError::Canceled);
-        }
-        if Instant::now() >= self.deadline {
-            return Err(PromqlError::Timeout);
-        }
-        Ok(())
+        check_deadline(self.deadline, &self.cancel)
     }
 
     /// A copy of the limits for worker threads (see [`par_map_parts`]).

@@ -14,14 +14,14 @@
 //! of its own whose verifier ([`ServerNameOverride`]) checks the certificate against the
 //! configured name instead. The SNI sent is still the URL's host.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use crate::config::{Authorization, BasicAuth, ProxyUrl, ScrapeConfig, TlsConfig, TlsVersion};
+use crate::config::{Authorization, BasicAuth, ProxyUrl, ScrapeConfig, Secret, TlsConfig, TlsVersion};
 
 /// The client settings of one scrape config.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,18 +36,31 @@ pub struct ClientOptions {
     pub proxy: Option<ProxyUrl>,
 }
 
+/// The `authorization` of a client config, or the Bearer one its older spelling
+/// `bearer_token(_file)` stands for.
+pub fn authorization_or_bearer(
+    authorization: &Option<Authorization>,
+    bearer_token: &Option<Secret>,
+    bearer_token_file: &Option<PathBuf>,
+) -> Option<Authorization> {
+    authorization.clone().or_else(|| {
+        (bearer_token.is_some() || bearer_token_file.is_some()).then(|| Authorization {
+            kind: "Bearer".to_string(),
+            credentials: bearer_token.clone(),
+            credentials_file: bearer_token_file.clone(),
+        })
+    })
+}
+
 impl ClientOptions {
     pub fn of(sc: &ScrapeConfig) -> ClientOptions {
         ClientOptions {
             basic_auth: sc.basic_auth.clone(),
-            // `bearer_token(_file)` is the older spelling of a Bearer `authorization`.
-            authorization: sc.authorization.clone().or_else(|| {
-                (sc.bearer_token.is_some() || sc.bearer_token_file.is_some()).then(|| Authorization {
-                    kind: "Bearer".to_string(),
-                    credentials: sc.bearer_token.clone(),
-                    credentials_file: sc.bearer_token_file.clone(),
-                })
-            }),
+            authorization: authorization_or_bearer(
+                &sc.authorization,
+                &sc.bearer_token,
+                &sc.bearer_token_file,
+            ),
             tls: sc.tls_config.clone().unwrap_or_default(),
             no_redirects: !sc.follow_redirects,
             no_compression: !sc.enable_compression,
