@@ -95,18 +95,26 @@ pub struct BlockDesc {
     pub max_time: i64,
 }
 
-/// A new block id: creation time in ms and a random tail, in hex, so ids sort by age.
+/// A new block id: creation time in ms, then a per-process sequence number and a random part,
+/// in hex, so ids sort by age and two blocks made in the same millisecond (a flush followed by
+/// a merge) never share a directory name.
 pub fn new_block_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEQ: AtomicU32 = AtomicU32::new(0);
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    let mut tail = [0u8; 4];
-    // Any unique-enough value will do; the address of a stack slot mixed with the time varies
-    // between calls in one process and across processes.
-    let seed = (&tail as *const _ as u64) ^ ms.rotate_left(17) ^ u64::from(std::process::id());
-    tail.copy_from_slice(&(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32).to_le_bytes()[..4]);
-    format!("{ms:016x}{:08x}", u32::from_le_bytes(tail))
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    // RandomState is seeded from the OS once per thread and differs between processes, which
+    // keeps two processes writing into copies of one data dir apart.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(ms);
+    h.write_u32(seq);
+    h.write_u32(std::process::id());
+    let rnd = (h.finish() & 0xffff) as u32;
+    format!("{ms:016x}{:04x}{rnd:04x}", seq & 0xffff)
 }
 
 /// Writes one block from series given in label order, each with its chunks in time order.
@@ -515,6 +523,18 @@ fn put_varint(buf: &mut Vec<u8>, v: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_made_in_one_millisecond_differ_and_sort_by_creation() {
+        let ids: Vec<String> = (0..1000).map(|_| new_block_id()).collect();
+        assert!(ids.iter().all(|id| id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "ids repeat");
+        // The sequence sorts ids from one process even when the clock did not move.
+        assert!(ids.windows(2).all(|w| w[0] < w[1] || &w[0][16..20] == "ffff"));
+    }
     use crate::tsdb::chunk::ChunkEncoder;
     use crate::tsdb::index::MatchOp;
 

@@ -361,7 +361,7 @@ impl Db {
     /// same blocks could race.
     pub(crate) fn compact_group(&self, parents: &[Arc<Block>]) -> Result<String, DbError> {
         let mut id = new_block_id();
-        // Ids are the clock's milliseconds plus a tail that can repeat within one millisecond.
+        // Ids made in this process never repeat; a leftover from another process might.
         while self.dir.join(&id).exists() || self.dir.join(format!("{id}.tmp")).exists() {
             id = new_block_id();
         }
