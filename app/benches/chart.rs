@@ -28,7 +28,13 @@ fn data() -> PanelData {
                 .collect(),
         })
         .collect();
-    PanelData { series, start_ms: T0, end_ms: T0 + (POINTS - 1) * STEP, step_ms: STEP }
+    PanelData {
+        series,
+        start_ms: T0,
+        end_ms: T0 + (POINTS - 1) * STEP,
+        step_ms: STEP,
+        ..PanelData::default()
+    }
 }
 
 fn heatmap_data() -> PanelData {

@@ -213,6 +213,87 @@ pub struct PanelData {
     /// The query step; a sample missing for more than 1.5 steps breaks the line. 0 means
     /// unknown (the smallest spacing between samples is used instead).
     pub step_ms: i64,
+    /// Set when the points were held back (the series carry none): one digest per series, what
+    /// the legend and the panel's counts show until the points arrive. See [`PanelData::held_back`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digest: Vec<SeriesDigest>,
+}
+
+/// A series' legend figures without its points, exact to the bit (as f64 bits, so that the
+/// browser's legend reads exactly what the server's did).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SeriesDigest {
+    /// min, max, mean, last as f64 bits; NaN's bits where the series has no numeric sample.
+    pub stats: [u64; 4],
+    /// Time of the last point.
+    pub last_t: Option<i64>,
+    /// Points in the series.
+    pub points: usize,
+}
+
+impl PanelData {
+    /// A copy without points, each series summarized for its legend: what a page carries
+    /// for a panel whose first frame the server drew, its points following after the page.
+    pub fn held_back(&self) -> PanelData {
+        let bits = |v: Option<f64>| v.unwrap_or(f64::NAN).to_bits();
+        let digest = self
+            .series
+            .iter()
+            .map(|s| {
+                let st = legend_stats(&s.points);
+                SeriesDigest {
+                    stats: [bits(st.min), bits(st.max), bits(st.mean), bits(st.last)],
+                    last_t: s.points.last().map(|p| p.0),
+                    points: s.points.len(),
+                }
+            })
+            .collect();
+        PanelData {
+            series: self.series.iter().map(|s| Series { name: s.name.clone(), points: Vec::new() }).collect(),
+            digest,
+            ..*self
+        }
+    }
+
+    /// True while the points are held back (see [`PanelData::held_back`]).
+    pub fn is_held_back(&self) -> bool {
+        !self.digest.is_empty()
+    }
+
+    /// Each series' legend figures, from its points or, while they are held back, its digest.
+    pub fn legend_stats(&self) -> Vec<LegendStats> {
+        if self.is_held_back() {
+            let opt = |b: u64| Some(f64::from_bits(b)).filter(|v| !v.is_nan());
+            return self
+                .digest
+                .iter()
+                .map(|d| LegendStats {
+                    min: opt(d.stats[0]),
+                    max: opt(d.stats[1]),
+                    mean: opt(d.stats[2]),
+                    last: opt(d.stats[3]),
+                    count: 0,
+                })
+                .collect();
+        }
+        self.series.iter().map(|s| legend_stats(&s.points)).collect()
+    }
+
+    /// Series with at least one point.
+    pub fn series_with_points(&self) -> usize {
+        if self.is_held_back() {
+            return self.digest.iter().filter(|d| d.points > 0).count();
+        }
+        self.series.iter().filter(|s| !s.points.is_empty()).count()
+    }
+
+    /// Each series' last point time (None for a series without points).
+    pub fn last_times(&self) -> Vec<Option<i64>> {
+        if self.is_held_back() {
+            return self.digest.iter().map(|d| d.last_t).collect();
+        }
+        self.series.iter().map(|s| s.points.last().map(|p| p.0)).collect()
+    }
 }
 
 /// Grafana's absolute thresholds: `base_color` below the first step, then each step's colour
@@ -708,6 +789,72 @@ pub fn render_svg(
     Ok(out)
 }
 
+/// The SVG with each `<polyline points="x,y x,y …"/>` written as the equivalent
+/// `<path d="Mx yl dx dy …"/>`: relative steps between neighbouring pixels take about half the
+/// characters of absolute pairs. For the first frames of a dashboard page, most of whose bytes
+/// are these lines. Anything it does not recognise is copied unchanged.
+pub fn compact_polylines(svg: &str) -> String {
+    const OPEN: &str = "<polyline ";
+    const POINTS: &str = "points=\"";
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg;
+    while let Some(i) = rest.find(OPEN) {
+        out.push_str(&rest[..i]);
+        let tag = &rest[i..];
+        let converted = tag.find(POINTS).and_then(|p| {
+            let start = p + POINTS.len();
+            let len = tag[start..].find('"')?;
+            let (attrs, points) = (&tag[OPEN.len()..p], &tag[start..start + len]);
+            // Only a tag whose attributes stop before `points` and that closes right after it.
+            if attrs.contains('>') || !tag[start + len + 1..].starts_with("/>") {
+                return None;
+            }
+            let mut d = String::with_capacity(points.len() / 2 + 8);
+            let mut prev: Option<(i64, i64)> = None;
+            for pair in points.split_ascii_whitespace() {
+                let (x, y) = pair.split_once(',')?;
+                let (x, y) = (x.parse::<i64>().ok()?, y.parse::<i64>().ok()?);
+                match prev {
+                    None => {
+                        d.push('M');
+                        push_pair(&mut d, x, y);
+                        d.push('l');
+                    }
+                    Some((px, py)) => {
+                        if x - px >= 0 && !d.ends_with('l') {
+                            d.push(' ');
+                        }
+                        push_pair(&mut d, x - px, y - py);
+                    }
+                }
+                prev = Some((x, y));
+            }
+            if d.ends_with('l') {
+                d.pop();
+            }
+            Some((format!("<path {attrs}d=\"{d}\"/>"), start + len + 3))
+        });
+        match converted {
+            Some((path, used)) => {
+                out.push_str(&path);
+                rest = &tag[used..];
+            }
+            None => {
+                out.push_str(OPEN);
+                rest = &tag[OPEN.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `x y` with the separator left out before a minus sign, as path data allows.
+fn push_pair(d: &mut String, x: i64, y: i64) {
+    use std::fmt::Write;
+    let _ = if y < 0 { write!(d, "{x}{y}") } else { write!(d, "{x} {y}") };
+}
+
 /// Draws the panel into `canvas` at its CSS size times `devicePixelRatio`, so lines stay sharp
 /// on high-density screens. The canvas needs a CSS size (e.g. `width:100%;height:100%` in a
 /// sized box); without one its `width`/`height` attributes are used. The geometry returned is
@@ -897,9 +1044,20 @@ fn text_width(text: &str, size_px: f64) -> f64 {
 /// Float pixel to backend pixel, saturating far-off coordinates so they cannot overflow.
 fn ip(v: f64) -> i32 {
     if v.is_nan() {
-        0
+        return 0;
+    }
+    // f64::round, without its libm call (x86-64 before SSE4.1 has no rounding instruction, and
+    // this runs for every point of every line): truncate, then step away from zero at a half.
+    // `c - t` is exact for |c| ≤ 1e7.
+    let c = v.clamp(-1e7, 1e7);
+    let t = c as i32;
+    let frac = c - f64::from(t);
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
     } else {
-        v.round().clamp(-1e7, 1e7) as i32
+        t
     }
 }
 

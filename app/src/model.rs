@@ -188,6 +188,33 @@ pub struct DashboardView {
     pub panels: Vec<PanelResult>,
     pub from_ms: i64,
     pub to_ms: i64,
+    /// Server side only: the points of panels whose data in `panels` is held back
+    /// ([`crate::chart::PanelData::held_back`]), for the server's first frames; never sent.
+    #[serde(skip)]
+    pub held_back: Vec<(i64, crate::chart::PanelData)>,
+}
+
+impl DashboardView {
+    /// Holds back the points of every panel drawn as a chart (the server draws their first
+    /// frames into the page; the browser fetches the points after hydrating), keeping them in
+    /// `held_back` for the server's own rendering. Tables and text panels keep their data.
+    pub fn hold_back_points(&mut self) {
+        use crate::chart::PanelKind;
+        for r in &mut self.panels {
+            let Some(panel) = self.dashboard.panel(r.id) else { continue };
+            let kind = panel.effective_kind();
+            if kind == "table" || PanelKind::from_grafana(kind).is_none() || r.data.series.is_empty() {
+                continue;
+            }
+            let light = r.data.held_back();
+            self.held_back.push((r.id, std::mem::replace(&mut r.data, light)));
+        }
+    }
+
+    /// A panel's data with its points: the held-back copy where there is one.
+    pub fn data_of(&self, r: &PanelResult) -> crate::chart::PanelData {
+        self.held_back.iter().find(|(id, _)| *id == r.id).map_or_else(|| r.data.clone(), |(_, d)| d.clone())
+    }
 }
 
 /// A series returned by a query: labels and finite samples.
@@ -222,5 +249,38 @@ pub trait DataSource: Send + Sync {
     fn for_datasource(&self, reference: &serde_json::Value) -> Option<Box<dyn DataSource + '_>> {
         let _ = reference;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart::{PanelData, Series};
+
+    #[test]
+    fn charts_hold_their_points_back_and_tables_keep_theirs() {
+        let dashboard = crate::dashboard::parse_dashboard(
+            r#"{"uid":"u","title":"t","panels":[
+                {"id":1,"type":"timeseries","gridPos":{"x":0,"y":0,"w":12,"h":8}},
+                {"id":2,"type":"table","gridPos":{"x":12,"y":0,"w":12,"h":8}},
+                {"id":3,"type":"stat","gridPos":{"x":0,"y":8,"w":12,"h":8}}]}"#,
+        )
+        .unwrap();
+        let data = PanelData {
+            series: vec![Series { name: "a".into(), points: vec![(1, 1.0), (2, 2.0)] }],
+            ..PanelData::default()
+        };
+        let result = |id| PanelResult { id, data: data.clone(), ..PanelResult::default() };
+        let mut view =
+            DashboardView { dashboard, panels: vec![result(1), result(2), result(3)], ..Default::default() };
+        view.hold_back_points();
+        let held: Vec<bool> = view.panels.iter().map(|r| r.data.is_held_back()).collect();
+        assert_eq!(held, [true, false, true]);
+        assert_eq!(view.held_back.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(view.data_of(&view.panels[0]), data);
+        // What the page carries: no points for the charts, and nothing of `held_back`.
+        let wire = serde_json::to_string(&view).unwrap();
+        assert_eq!(wire.matches("\"points\":[[1,1.0],[2,2.0]]").count(), 1, "{wire}");
+        assert!(!wire.contains("held_back"));
     }
 }

@@ -267,6 +267,7 @@ mod tests {
             start_ms: 0,
             end_ms: 10,
             step_ms: 10,
+            ..PanelData::default()
         };
         let Buckets { times, rows, labels, with_le } = bucket_counts(&data);
         assert!(with_le);

@@ -28,7 +28,7 @@ const T0: i64 = 1_795_680_000_000;
 const STEP: i64 = 15_000;
 
 fn panel(series: Vec<Series>) -> PanelData {
-    PanelData { series, start_ms: T0, end_ms: T0 + 100 * STEP, step_ms: STEP }
+    PanelData { series, start_ms: T0, end_ms: T0 + 100 * STEP, step_ms: STEP, ..PanelData::default() }
 }
 
 fn ramp(n: i64, f: impl Fn(i64) -> f64) -> Vec<(i64, f64)> {
@@ -115,7 +115,13 @@ fn every_kind_survives_hostile_input() {
         panel(vec![series("a", vec![(T0, 1.0)])]),
         panel(vec![series("a", ramp(100, |_| 3.0))]),
         panel(vec![series("a", ramp(100, |i| if i % 3 == 0 { f64::INFINITY } else { -1e308 }))]),
-        PanelData { series: vec![series("a", ramp(10, |i| i as f64))], start_ms: 5, end_ms: 5, step_ms: -1 },
+        PanelData {
+            series: vec![series("a", ramp(10, |i| i as f64))],
+            start_ms: 5,
+            end_ms: 5,
+            step_ms: -1,
+            ..PanelData::default()
+        },
     ];
     let kinds =
         [PanelKind::TimeSeries, PanelKind::Stat, PanelKind::Gauge, PanelKind::BarGauge, PanelKind::Heatmap];
@@ -165,6 +171,7 @@ fn long_series_are_thinned() {
         start_ms: T0,
         end_ms: T0 + 20_000 * 1000,
         step_ms: 1000,
+        ..PanelData::default()
     };
     let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
     let line = out.lines().find(|l| l.contains("<polyline") && l.to_ascii_uppercase().contains("#7EB26D"));
@@ -203,6 +210,7 @@ fn legend_stats_and_values_at() {
         start_ms: 0,
         end_ms: 100,
         step_ms: 10,
+        ..PanelData::default()
     };
     assert_eq!(values_at(&data, 6), vec![Some((10, 2.0)), None]);
     assert_eq!(Calc::Sum.apply(&pts), Some(3.0));
@@ -355,6 +363,7 @@ fn multi_day_range_shows_dates() {
         start_ms: T0,
         end_ms: T0 + 3 * day,
         step_ms: 864_000,
+        ..PanelData::default()
     };
     let out = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
     assert!(out.lines().any(|l| l.trim().starts_with("11/27")), "{out}");
@@ -443,8 +452,15 @@ fn extreme_timestamps_never_overflow() {
             start_ms: i64::MIN,
             end_ms: i64::MAX,
             step_ms: i64::MAX,
+            ..PanelData::default()
         },
-        PanelData { series: vec![series("a", pts.clone())], start_ms: 0, end_ms: 0, step_ms: 0 },
+        PanelData {
+            series: vec![series("a", pts.clone())],
+            start_ms: 0,
+            end_ms: 0,
+            step_ms: 0,
+            ..PanelData::default()
+        },
         PanelData { series: vec![series("a", vec![(i64::MAX, 1.0)])], ..PanelData::default() },
         PanelData { series: vec![series("a", vec![(i64::MIN, 1.0)])], ..PanelData::default() },
         PanelData {
@@ -452,6 +468,7 @@ fn extreme_timestamps_never_overflow() {
             start_ms: i64::MIN,
             end_ms: i64::MAX,
             step_ms: 1,
+            ..PanelData::default()
         },
     ];
     let kinds =
@@ -589,4 +606,120 @@ fn crowded_legend_sums_up_the_rest() {
     assert!(hidden > 0 && shown > 0 && shown + hidden == 50, "{shown} + {hidden}");
     // Every series is still drawn even when its legend entry is not.
     assert_eq!(lines_of(&out, 49), 1);
+}
+
+#[test]
+fn held_back_data_keeps_the_legend_and_counts_exact_through_json() {
+    // Values whose decimal forms parse back to a neighbour without care, plus a gap, an empty
+    // series and a NaN-only one.
+    let data = panel(vec![
+        series("a", [(T0, 0.1 + 0.2), (T0 + STEP, 1e-300 / 3.0), (T0 + 3 * STEP, 2.0f64.sqrt())]),
+        series("empty", []),
+        series("nan", [(T0, f64::NAN)]),
+    ]);
+    let light = data.held_back();
+    assert!(light.is_held_back() && !data.is_held_back());
+    assert!(light.series.iter().all(|s| s.points.is_empty()));
+    let wire: PanelData = serde_json::from_str(&serde_json::to_string(&light).unwrap()).unwrap();
+    assert_eq!(wire, light);
+    let bits = |st: &[LegendStats]| {
+        st.iter().map(|s| [s.min, s.max, s.mean, s.last].map(|v| v.map(f64::to_bits))).collect::<Vec<_>>()
+    };
+    assert_eq!(bits(&wire.legend_stats()), bits(&data.legend_stats()));
+    assert_eq!(wire.series_with_points(), 2);
+    assert_eq!(wire.series_with_points(), data.series_with_points());
+    assert_eq!(wire.last_times(), data.last_times());
+    // Data with its points never carries a digest on the wire.
+    assert!(!serde_json::to_string(&data).unwrap().contains("digest"));
+}
+
+#[test]
+fn pixel_rounding_matches_f64_round() {
+    let mut v = -1.0e7 - 3.0;
+    let mut cases = vec![
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.5,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        -2.5,
+        -0.0,
+        0.49999999999999994,
+        -0.49999999999999994,
+        1e7 - 0.5,
+        -1e7 + 0.5,
+        4503599627370497.0,
+    ];
+    while v < 1.0e7 + 3.0 {
+        cases.push(v);
+        v += 0.123_456_7 * (1.0 + v.abs() / 1000.0);
+    }
+    for v in cases {
+        let want = if v.is_nan() { 0 } else { v.round().clamp(-1e7, 1e7) as i32 };
+        assert_eq!(ip(v), want, "{v}");
+    }
+}
+
+/// Absolute points of a `d` written by `compact_polylines` (M, then relative l pairs).
+fn path_points(d: &str) -> Vec<(i64, i64)> {
+    let nums: Vec<i64> = d
+        .replace(['M', 'l'], " ")
+        .replace('-', " -")
+        .split_ascii_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for pair in nums.chunks(2) {
+        let p = match out.last() {
+            None => (pair[0], pair[1]),
+            Some(&(x, y)) => (x + pair[0], y + pair[1]),
+        };
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn compact_polylines_draw_the_same_points_in_fewer_bytes() {
+    let data = panel(vec![
+        series("a", ramp(100, |i| (i as f64 / 7.0).sin() * 50.0)),
+        series("b", ramp(100, |i| if i % 9 == 0 { f64::NAN } else { (i * i % 17) as f64 })),
+    ]);
+    let svg = svg(PanelKind::TimeSeries, &data, &ChartOptions::default());
+    let compact = compact_polylines(&svg);
+    assert!(!compact.contains("<polyline"));
+    let lines = |s: &str, attr: &str| -> Vec<String> {
+        s.split(attr).skip(1).map(|p| p[..p.find('"').unwrap()].to_string()).collect()
+    };
+    let bytes = |v: Vec<String>| v.iter().map(String::len).sum::<usize>();
+    let (old, new) = (bytes(lines(&svg, " points=\"")), bytes(lines(&compact, " d=\"")));
+    assert!(new * 10 < old * 7, "{new} vs {old}");
+    let before: Vec<Vec<(i64, i64)>> = lines(&svg, " points=\"")
+        .iter()
+        .map(|p| {
+            p.split_whitespace()
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect();
+    let after: Vec<Vec<(i64, i64)>> = lines(&compact, " d=\"").iter().map(|d| path_points(d)).collect();
+    assert!(before.len() > 2);
+    assert_eq!(before, after);
+    // Everything else is untouched.
+    assert_eq!(compact.matches("<text").count(), svg.matches("<text").count());
+    // Unrecognised input is copied as it is.
+    for odd in [
+        "<polyline points=\"1,2 x,3\"/>",
+        "<polyline points=\"1,2\">",
+        "a<polyline ",
+        "<polyline points=\"1,2",
+    ] {
+        assert_eq!(compact_polylines(odd), odd);
+    }
 }

@@ -263,7 +263,7 @@ fn stack(data: &PanelData) -> PanelData {
                 .collect(),
         })
         .collect();
-    PanelData { series, ..*data }
+    PanelData { series, digest: Vec::new(), ..*data }
 }
 
 /// Vertical grid lines and time labels under the plot, as many as the labels fit.
@@ -413,7 +413,8 @@ pub(crate) fn simplify(pts: Vec<(i32, i32)>, tol: f64) -> Vec<(i32, i32)> {
         let p = pts[i];
         let (dx, dy) = (f64::from(dir.0 - anchor.0), f64::from(dir.1 - anchor.1));
         let (px, py) = (f64::from(p.0 - anchor.0), f64::from(p.1 - anchor.1));
-        let len = dx.hypot(dy);
+        // Pixel offsets: no overflow for hypot to guard against, and sqrt is one instruction.
+        let len = (dx * dx + dy * dy).sqrt();
         if len == 0.0 {
             dir = p;
             continue;

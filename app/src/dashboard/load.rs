@@ -42,7 +42,7 @@ pub fn load_view(
     let (scope, variables) = resolve_scope(ds, &dashboard, from_ms, to_ms, url_vars);
     let panels: Vec<&Panel> = dashboard.all_panels().filter(|p| !p.is_row()).collect();
     let panels = map_in_parallel(&panels, |p| run_panel(ds, p, &scope, from_ms, to_ms, scrape_ms));
-    DashboardView { dashboard, meta, variables, panels, from_ms, to_ms }
+    DashboardView { dashboard, meta, variables, panels, from_ms, to_ms, held_back: Vec::new() }
 }
 
 /// `f` over `items`, in order, on as many threads as there are cores: a dashboard's panels are
@@ -485,7 +485,7 @@ fn run_panel(
     let mut result = PanelResult {
         id: p.id,
         title: plan.title.clone(),
-        data: PanelData { series: Vec::new(), start_ms: from_ms, end_ms: to_ms, step_ms: step },
+        data: PanelData { start_ms: from_ms, end_ms: to_ms, step_ms: step, ..PanelData::default() },
         ..PanelResult::default()
     };
     for q in &plan.queries {

@@ -6,9 +6,11 @@
 //!
 //! One server function, [`load_dashboard`], answers the dashboard, its resolved variables and
 //! every panel's data in one round trip. The server paints each chart's first frame as SVG into
-//! the HTML ([`crate::chart::render_svg`]); once hydrated, the browser draws the same data on a
-//! canvas with the same code, and adds hover tooltips, a crosshair shared between panels, and
-//! drag-to-zoom.
+//! the HTML ([`crate::chart::render_svg`]) and leaves the charts' points out of the page (each
+//! series travels as its legend figures only); once hydrated, the browser fetches the points,
+//! draws the same data on a canvas with the same code, and adds hover tooltips, a crosshair
+//! shared between panels, and drag-to-zoom. Later loads in the browser (another range, a
+//! refresh) take the points in the one answer.
 //!
 //! While the queries run again each panel shows a spinner in its header (and dims); a failed
 //! query shows its error text on its panel. "Edit layout" lets panels be moved by their header
@@ -26,8 +28,15 @@ use crate::dashboard::{grid, markdown, Dashboard, GridPos, Panel, GRID_COLUMNS, 
 use crate::model::{DashboardView, PanelResult, VariableState};
 
 /// Loads a dashboard with its variables and all panel data for the page's query string.
+/// With `hold_back`, charts' points stay on the server side of the answer
+/// ([`DashboardView::hold_back_points`]): the server's first render of a page draws them as SVG
+/// and the browser fetches them once hydrated, so the page does not carry every point twice.
 #[server]
-pub async fn load_dashboard(uid: String, search: String) -> Result<DashboardView, ServerFnError> {
+pub async fn load_dashboard(
+    uid: String,
+    search: String,
+    hold_back: bool,
+) -> Result<DashboardView, ServerFnError> {
     use crate::dashboard::load;
     let backend = crate::model::backend()?;
     let (dashboard, meta) =
@@ -46,6 +55,9 @@ pub async fn load_dashboard(uid: String, search: String) -> Result<DashboardView
     if let Some(only) = grant.and_then(|g| g.panel_id) {
         view.panels.retain(|p| p.id == only);
         view.dashboard.panels.retain(|p| p.id == only || p.panels.iter().any(|c| c.id == only));
+    }
+    if hold_back {
+        view.hold_back_points();
     }
     Ok(view)
 }
@@ -299,7 +311,15 @@ pub fn DashboardPage() -> impl IntoView {
     let location = use_location();
     let uid = move || params.read().get("uid").unwrap_or_default();
     let search = move || location.search.get();
-    let view = Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search));
+    // Only the server's render of the page holds points back (it draws them as SVG); the
+    // browser's own loads (another range, a refresh) take everything in one answer.
+    let view = Resource::new(
+        move || (uid(), search()),
+        |(uid, search)| {
+            let hold_back = cfg!(feature = "ssr") && Query::parse(&search).get("editPanel").is_none();
+            load_dashboard(uid, search, hold_back)
+        },
+    );
     let hover = SharedHover(RwSignal::new(None));
     provide_context(hover);
     // A Transition keeps the current panels on screen while a new range, variable or refresh
@@ -369,7 +389,7 @@ pub fn SoloPage() -> impl IntoView {
     let location = use_location();
     let uid = move || params.read().get("uid").unwrap_or_default();
     let search = move || location.search.get();
-    let view = Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search));
+    let view = Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search, false));
     provide_context(SharedHover(RwSignal::new(None)));
     view! {
         <Suspense fallback=|| view! { <p class="muted loading">"Loading panel…"</p> }>
@@ -407,7 +427,7 @@ pub fn SoloPage() -> impl IntoView {
 
 #[component]
 fn DashboardBody(
-    view: DashboardView,
+    mut view: DashboardView,
     query: Query,
     path: String,
     refetch: impl Fn() + Clone + Send + Sync + 'static,
@@ -425,8 +445,43 @@ fn DashboardBody(
     // Rows the viewer opened or closed on this page (their stored state stays as saved).
     let toggled = RwSignal::new(Vec::<i64>::new());
     // Each panel's data is a signal so the live stream can append to it and the canvas redraws.
-    let signals: Vec<(i64, RwSignal<PanelData>)> =
-        view.panels.iter().map(|r| (r.id, RwSignal::new(r.data.clone()))).collect();
+    // Points held back from the page (server side: drawn as SVG; browser side: fetched below).
+    let held_back = std::mem::take(&mut view.held_back);
+    let signals: Vec<(i64, RwSignal<PanelData>)> = view
+        .panels
+        .iter()
+        .map(|r| {
+            let data = held_back
+                .iter()
+                .find(|(id, _)| *id == r.id)
+                .map_or_else(|| r.data.clone(), |(_, d)| d.clone());
+            (r.id, RwSignal::new(data))
+        })
+        .collect();
+    drop(held_back);
+    // The points the page came without, fetched once it is hydrated; the live stream starts
+    // from their end (before, it would have nothing to append to).
+    // From the answer, not the signals: the server's signals hold the points, and both sides
+    // must render the same.
+    let held = view.panels.iter().any(|r| r.data.is_held_back());
+    let points_from = RwSignal::new((!held).then_some(view.to_ms));
+    #[cfg(feature = "hydrate")]
+    if held {
+        let (uid, search, signals) = (d.uid.clone(), query.to_search(), signals.clone());
+        leptos::task::spawn_local(async move {
+            match load_dashboard(uid, search, false).await {
+                Ok(full) => {
+                    for r in full.panels {
+                        if let Some((_, sig)) = signals.iter().find(|(id, _)| *id == r.id) {
+                            sig.set(r.data);
+                        }
+                    }
+                    points_from.set(Some(full.to_ms));
+                }
+                Err(e) => leptos::logging::warn!("panel points unavailable: {e}"),
+            }
+        });
+    }
     let signal_of = {
         let signals = signals.clone();
         move |id: i64| {
@@ -532,7 +587,10 @@ fn DashboardBody(
             style=format!("grid-auto-rows: {GRID_ROW_PX}px; gap: {GRID_GAP_PX}px")>
             {panels}
         </div>
-        {live.then(|| view! { <LiveStream uid search=query.to_search() since=view.to_ms signals connected /> })}
+        {let live_search = query.to_search(); move || live.then_some(points_from.get()).flatten().map(|since| {
+            let (uid, search, signals) = (uid.clone(), live_search.clone(), signals.clone());
+            view! { <LiveStream uid search since signals connected /> }
+        })}
         // Polling is the fallback while the live stream is not connected (or not wanted).
         // Paused too while the layout is edited: the panels stay still under the mouse.
         <AutoRefresh refresh=if live && refresh.is_empty() { "30s".to_string() } else { refresh } refetch
@@ -1088,7 +1146,7 @@ fn PanelBox(
     view! {
         <section class="panel" class:has-error=has_error class:dragged=dragged style=style
             data-panel-id=id.to_string() data-panel-type=kind.clone()
-            data-series=move || data.with(|d| d.series.iter().filter(|s| !s.points.is_empty()).count())
+            data-series=move || data.with(PanelData::series_with_points)
             data-current-series=move || data.with(current_series)>
             <header class="panel-header" class:drag-handle=editing on:pointerdown=grab(false)>
                 <h2 class="panel-title" title=description>{title}</h2>
@@ -1113,7 +1171,7 @@ fn PanelBox(
 /// and the curious read it from the panel's `data-current-series`).
 pub fn current_series(d: &PanelData) -> usize {
     let recent = d.end_ms - 2 * d.step_ms.max(1);
-    d.series.iter().filter(|s| s.points.last().is_some_and(|p| p.0 >= recent)).count()
+    d.last_times().into_iter().filter(|t| t.is_some_and(|t| t >= recent)).count()
 }
 
 /// The editor's preview: the panel as it will look, drawn from the preview's data.
@@ -1141,9 +1199,9 @@ fn legend_rows(data: &PanelData, opts: &ChartOptions) -> Vec<(String, String, [S
     };
     data.series
         .iter()
+        .zip(data.legend_stats())
         .enumerate()
-        .map(|(i, s)| {
-            let st = chart::legend_stats(&s.points);
+        .map(|(i, (s, st))| {
             (
                 chart::series_color(i).to_string(),
                 s.name.clone(),
@@ -1168,7 +1226,9 @@ fn ChartPanel(
     // The server's first frame; the browser keeps it through hydration and replaces it with
     // the canvas drawing, so the string is only computed on the server.
     #[cfg(feature = "ssr")]
-    let svg = data.with_untracked(|d| chart::render_svg(kind, d, &opts, 640, 240).unwrap_or_default());
+    let svg = data.with_untracked(|d| {
+        chart::render_svg(kind, d, &opts, 640, 240).map(|s| chart::compact_polylines(&s)).unwrap_or_default()
+    });
     #[cfg(not(feature = "ssr"))]
     let svg = String::new();
     let legend_opts = opts.clone();
@@ -1203,6 +1263,10 @@ fn ChartPanel(
     Effect::new(move |_| {
         resized.track();
         let Some(canvas) = canvas_ref.get() else { return };
+        // Until the held-back points arrive the server's frame stands.
+        if data.with(PanelData::is_held_back) {
+            return;
+        }
         // Follow the theme switch unless the address fixes a theme (embeds, shared links).
         let forced = Query::parse(&use_location().search.get_untracked()).get("theme").is_some();
         let dark = use_context::<crate::theme::DarkTheme>().map(|t| t.0.get());
@@ -1586,6 +1650,7 @@ mod tests {
             start_ms: 0,
             end_ms: 20,
             step_ms: 10,
+            ..PanelData::default()
         };
         merge_points(&mut d, vec![("a".into(), vec![(20, 3.5), (30, 4.0)]), ("b".into(), vec![(30, 9.0)])]);
         assert_eq!(d.series[0].points, vec![(10, 2.0), (20, 3.5), (30, 4.0)]);

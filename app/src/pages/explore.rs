@@ -64,7 +64,13 @@ pub async fn explore(search: String) -> Result<ExploreResult, ServerFnError> {
                 })
                 .collect();
             Ok(ExploreResult {
-                graph: Some(PanelData { series, start_ms: start, end_ms: now, step_ms: step }),
+                graph: Some(PanelData {
+                    series,
+                    start_ms: start,
+                    end_ms: now,
+                    step_ms: step,
+                    ..PanelData::default()
+                }),
                 step_ms: step,
                 ..Default::default()
             })

@@ -88,7 +88,7 @@ fn image(series: Vec<Series>) -> PanelImage {
         kind: PanelKind::TimeSeries,
         title: "Requests per second".into(),
         error: None,
-        data: PanelData { series, start_ms: 0, end_ms: 600_000, step_ms: 15_000 },
+        data: PanelData { series, start_ms: 0, end_ms: 600_000, step_ms: 15_000, ..PanelData::default() },
         opts: ChartOptions::default(),
     }
 }
