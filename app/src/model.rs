@@ -192,6 +192,10 @@ pub struct DashboardView {
     /// ([`crate::chart::PanelData::held_back`]), for the server's first frames; never sent.
     #[serde(skip)]
     pub held_back: Vec<(i64, crate::chart::PanelData)>,
+    /// Server side only: SVG first frames drawn ahead of the page's render (in parallel), by
+    /// panel id; a panel without one is drawn while the page renders.
+    #[serde(skip)]
+    pub first_frames: Vec<(i64, String)>,
 }
 
 impl DashboardView {

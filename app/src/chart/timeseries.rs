@@ -374,7 +374,7 @@ pub(crate) fn segments(points: &[(i64, f64)], step_ms: i64, start: i64, end: i64
 
 /// Grafana's step interpolations: hold each value until the next sample (after) or take the
 /// next value from the previous sample on (before).
-fn steps(pts: Vec<(i32, i32)>, how: Interpolation) -> Vec<(i32, i32)> {
+fn steps(pts: Vec<Px>, how: Interpolation) -> Vec<Px> {
     if how == Interpolation::Linear || pts.len() < 2 {
         return pts;
     }
@@ -390,14 +390,20 @@ fn steps(pts: Vec<(i32, i32)>, how: Interpolation) -> Vec<(i32, i32)> {
     out
 }
 
-/// A pixel column being collected: x, first y, (min y, index), (max y, index), last y.
-type Column = (i32, i32, (i32, usize), (i32, usize), i32);
+/// A point in pixels, not yet rounded.
+type Px = (f64, f64);
+
+/// A pixel column being collected: its x, first point, (lowest-y point, index),
+/// (highest-y point, index), last point.
+type Column = (i32, Px, (Px, usize), (Px, usize), Px);
 
 /// Drops points that lie within `tol` pixels of the line the kept points draw anyway
 /// (Reumann–Witkam: a strip along the direction from the last kept point; the point before
-/// the first one leaving the strip is kept). Smooth curves shrink to a few points per bend,
-/// which is what keeps a server-rendered SVG of a busy panel small.
-pub(crate) fn simplify(pts: Vec<(i32, i32)>, tol: f64) -> Vec<(i32, i32)> {
+/// the first one leaving the strip is kept). It runs before rounding to whole pixels: smooth
+/// curves shrink to a few points per bend, where rounded points would zigzag out of the strip
+/// at every pixel step. That keeps a server-rendered SVG of a busy panel small; the drawn line
+/// stays within `tol` + 0.5 px of the samples, as when rounding came first.
+pub(crate) fn simplify(pts: Vec<Px>, tol: f64) -> Vec<Px> {
     if pts.len() <= 2 {
         return pts;
     }
@@ -411,8 +417,8 @@ pub(crate) fn simplify(pts: Vec<(i32, i32)>, tol: f64) -> Vec<(i32, i32)> {
     let mut reach = 0.0f64;
     for i in 2..pts.len() {
         let p = pts[i];
-        let (dx, dy) = (f64::from(dir.0 - anchor.0), f64::from(dir.1 - anchor.1));
-        let (px, py) = (f64::from(p.0 - anchor.0), f64::from(p.1 - anchor.1));
+        let (dx, dy) = (dir.0 - anchor.0, dir.1 - anchor.1);
+        let (px, py) = (p.0 - anchor.0, p.1 - anchor.1);
         // Pixel offsets: no overflow for hypot to guard against, and sqrt is one instruction.
         let len = (dx * dx + dy * dy).sqrt();
         if len == 0.0 {
@@ -439,39 +445,52 @@ pub(crate) fn simplify(pts: Vec<(i32, i32)>, tol: f64) -> Vec<(i32, i32)> {
     out
 }
 
-/// The run as pixels, thinned to first/min/max/last per pixel column.
-fn thin_pixels(run: &[(i64, f64)], geo: &PlotGeometry) -> Vec<(i32, i32)> {
+/// Points rounded to whole pixels, repeats dropped.
+fn to_pixels(pts: Vec<Px>) -> Vec<(i32, i32)> {
+    let mut out: Vec<(i32, i32)> = Vec::with_capacity(pts.len());
+    for (x, y) in pts {
+        let p = (ip(x), ip(y));
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The run in pixels, thinned to first/min/max/last per pixel column.
+fn thin_pixels(run: &[(i64, f64)], geo: &PlotGeometry) -> Vec<Px> {
     let top = geo.top;
     let bottom = geo.top + geo.height;
-    let mut out: Vec<(i32, i32)> = Vec::with_capacity(run.len().min(4 * geo.width as usize + 4));
+    let mut out: Vec<Px> = Vec::with_capacity(run.len().min(4 * geo.width as usize + 4));
     let mut col: Option<Column> = None;
-    let push = |out: &mut Vec<(i32, i32)>, p: (i32, i32)| {
+    let push = |out: &mut Vec<Px>, p: Px| {
         if out.last() != Some(&p) {
             out.push(p);
         }
     };
-    let flush = |out: &mut Vec<(i32, i32)>, c: Column| {
-        let (x, first, lo, hi, last) = c;
-        push(out, (x, first));
+    let flush = |out: &mut Vec<Px>, c: Column| {
+        let (_, first, lo, hi, last) = c;
+        push(out, first);
         let (a, b) = if lo.1 <= hi.1 { (lo.0, hi.0) } else { (hi.0, lo.0) };
-        push(out, (x, a));
-        push(out, (x, b));
-        push(out, (x, last));
+        push(out, a);
+        push(out, b);
+        push(out, last);
     };
     for (i, &(t, v)) in run.iter().enumerate() {
-        let x = ip(geo.x_of(t));
-        let y = ip(geo.y_of(v).clamp(top, bottom));
+        let x = geo.x_of(t);
+        let p = (x, geo.y_of(v).clamp(top, bottom));
+        let column = ip(x);
         col = match col {
-            Some((cx, first, lo, hi, _)) if cx == x => {
-                let lo = if y < lo.0 { (y, i) } else { lo };
-                let hi = if y > hi.0 { (y, i) } else { hi };
-                Some((cx, first, lo, hi, y))
+            Some((cx, first, lo, hi, _)) if cx == column => {
+                let lo = if p.1 < lo.0 .1 { (p, i) } else { lo };
+                let hi = if p.1 > hi.0 .1 { (p, i) } else { hi };
+                Some((cx, first, lo, hi, p))
             }
             other => {
                 if let Some(c) = other {
                     flush(&mut out, c);
                 }
-                Some((x, y, (y, i), (y, i), y))
+                Some((column, p, (p, i), (p, i), p))
             }
         };
     }
@@ -504,7 +523,10 @@ fn draw_series<DB: DrawingBackend>(
     match opts.draw_style {
         DrawStyle::Line => {
             for (a, b) in runs {
-                let px = simplify(steps(thin_pixels(&points[a..b], geo), opts.interpolation), 0.5 * pen.s);
+                let px = to_pixels(simplify(
+                    steps(thin_pixels(&points[a..b], geo), opts.interpolation),
+                    0.5 * pen.s,
+                ));
                 if fill > 0.0 && px.len() > 1 {
                     let mut poly = px.clone();
                     if let (Some(f), Some(l)) = (px.first(), px.last()) {
@@ -612,16 +634,43 @@ mod tests {
 
     #[test]
     fn simplify_keeps_shape() {
+        let f =
+            |v: Vec<(i32, i32)>| v.into_iter().map(|(x, y)| (f64::from(x), f64::from(y))).collect::<Vec<_>>();
         let straight: Vec<(i32, i32)> = (0..100).map(|x| (x, 2 * x)).collect();
-        assert_eq!(simplify(straight, 0.5), vec![(0, 0), (99, 198)]);
+        assert_eq!(simplify(f(straight), 0.5), f(vec![(0, 0), (99, 198)]));
         // A spike inside one column keeps its tip.
         let spike = vec![(0, 100), (1, 100), (2, 100), (2, 10), (2, 100), (3, 100), (4, 100)];
-        let out = simplify(spike, 0.5);
-        assert!(out.contains(&(2, 10)), "{out:?}");
-        assert_eq!(out.first(), Some(&(0, 100)));
-        assert_eq!(out.last(), Some(&(4, 100)));
+        let out = simplify(f(spike), 0.5);
+        assert!(out.contains(&(2.0, 10.0)), "{out:?}");
+        assert_eq!(out.first(), Some(&(0.0, 100.0)));
+        assert_eq!(out.last(), Some(&(4.0, 100.0)));
         let zigzag: Vec<(i32, i32)> = (0..10).map(|x| (x, if x % 2 == 0 { 0 } else { 10 })).collect();
-        assert_eq!(simplify(zigzag.clone(), 0.5), zigzag);
-        assert_eq!(simplify(vec![(1, 1), (1, 1), (1, 1)], 0.5), vec![(1, 1)]);
+        assert_eq!(simplify(f(zigzag.clone()), 0.5), f(zigzag));
+        assert_eq!(simplify(f(vec![(1, 1), (1, 1), (1, 1)]), 0.5), f(vec![(1, 1)]));
+    }
+
+    #[test]
+    fn a_smooth_curve_simplified_before_rounding_stays_within_a_pixel() {
+        // A sine across 560 px sampled at 673 points: rounding first would leave a point at
+        // nearly every pixel step.
+        let pts: Vec<(f64, f64)> =
+            (0..673).map(|i| (i as f64 * 560.0 / 672.0, 120.0 + 80.0 * (i as f64 / 40.0).sin())).collect();
+        let out = simplify(pts.clone(), 0.5);
+        assert!(out.len() * 4 < pts.len(), "{} points kept", out.len());
+        let px = super::to_pixels(out);
+        // Every sample is within 1 px (0.5 for the strip, 0.5 for rounding) of the drawn line.
+        for &(x, y) in &pts {
+            let d = px
+                .windows(2)
+                .map(|w| {
+                    let (a, b) =
+                        ((f64::from(w[0].0), f64::from(w[0].1)), (f64::from(w[1].0), f64::from(w[1].1)));
+                    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+                    let t = (((x - a.0) * dx + (y - a.1) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+                    ((a.0 + t * dx - x).powi(2) + (a.1 + t * dy - y).powi(2)).sqrt()
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert!(d <= 1.0 + 1e-9, "({x}, {y}) is {d} px from the line");
+        }
     }
 }

@@ -42,13 +42,13 @@ pub fn load_view(
     let (scope, variables) = resolve_scope(ds, &dashboard, from_ms, to_ms, url_vars);
     let panels: Vec<&Panel> = dashboard.all_panels().filter(|p| !p.is_row()).collect();
     let panels = map_in_parallel(&panels, |p| run_panel(ds, p, &scope, from_ms, to_ms, scrape_ms));
-    DashboardView { dashboard, meta, variables, panels, from_ms, to_ms, held_back: Vec::new() }
+    DashboardView { dashboard, meta, variables, panels, from_ms, to_ms, ..DashboardView::default() }
 }
 
 /// `f` over `items`, in order, on as many threads as there are cores: a dashboard's panels are
 /// independent queries and the page waits for the last of them, so a 20-panel page need not
 /// take 20 queries' time on one core.
-fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     // The browser (wasm32) has no threads; it never loads a whole dashboard itself anyway.
     #[cfg(not(target_arch = "wasm32"))]
     {

@@ -27,6 +27,16 @@ use crate::dashboard::url::Query;
 use crate::dashboard::{grid, markdown, Dashboard, GridPos, Panel, GRID_COLUMNS, GRID_ROW_PX};
 use crate::model::{DashboardView, PanelResult, VariableState};
 
+/// The size the server draws first frames at (the browser scales them to the panel).
+#[cfg(feature = "ssr")]
+const FRAME_W: u32 = 640;
+#[cfg(feature = "ssr")]
+const FRAME_H: u32 = 240;
+
+/// First frames the server drew ahead of rendering the page, by panel id.
+#[derive(Clone)]
+struct FirstFrames(std::sync::Arc<Vec<(i64, String)>>);
+
 /// Loads a dashboard with its variables and all panel data for the page's query string.
 /// With `hold_back`, charts' points stay on the server side of the answer
 /// ([`DashboardView::hold_back_points`]): the server's first render of a page draws them as SVG
@@ -58,6 +68,16 @@ pub async fn load_dashboard(
     }
     if hold_back {
         view.hold_back_points();
+        // The first frames of the held-back charts, drawn on every core now rather than one
+        // after another while the page renders.
+        let theme = theme_of(&q);
+        let frames = load::map_in_parallel(&view.held_back, |(id, data)| {
+            let panel = view.dashboard.panel(*id)?;
+            let kind = PanelKind::from_grafana(panel.effective_kind())?;
+            let svg = chart::render_svg(kind, data, &chart_options(panel, theme), FRAME_W, FRAME_H).ok()?;
+            Some((*id, chart::compact_polylines(&svg)))
+        });
+        view.first_frames = frames.into_iter().flatten().collect();
     }
     Ok(view)
 }
@@ -459,6 +479,7 @@ fn DashboardBody(
         })
         .collect();
     drop(held_back);
+    provide_context(FirstFrames(std::sync::Arc::new(std::mem::take(&mut view.first_frames))));
     // The points the page came without, fetched once it is hydrated; the live stream starts
     // from their end (before, it would have nothing to append to).
     // From the answer, not the signals: the server's signals hold the points, and both sides
@@ -1121,7 +1142,10 @@ fn PanelBox(
         ("table", _) => view! { <TablePanel result=result.clone() panel=panel.clone() /> }.into_any(),
         (_, Some(chart_kind)) => {
             let opts = chart_options(&panel, theme);
-            view! { <ChartPanel kind=chart_kind data opts shared edit=edit.map(|e| (e, id)) /> }.into_any()
+            let frame = use_context::<FirstFrames>()
+                .and_then(|f| f.0.iter().find(|(i, _)| *i == id).map(|(_, svg)| svg.clone()));
+            view! { <ChartPanel kind=chart_kind data opts shared edit=edit.map(|e| (e, id)) frame /> }
+                .into_any()
         }
         (other, None) => view! {
             <div class="panel-unsupported">{format!("Panel type {other:?} is not supported")}</div>
@@ -1220,17 +1244,27 @@ fn ChartPanel(
     /// The edit mode and this panel's id: a resized panel's canvas is drawn again at its new size.
     #[prop(optional_no_strip)]
     edit: Option<(LayoutEdit, i64)>,
+    /// The server's first frame, when drawn ahead of the page's render.
+    #[prop(optional_no_strip)]
+    frame: Option<String>,
 ) -> impl IntoView {
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let frame_ref = NodeRef::<leptos::html::Div>::new();
     // The server's first frame; the browser keeps it through hydration and replaces it with
     // the canvas drawing, so the string is only computed on the server.
     #[cfg(feature = "ssr")]
-    let svg = data.with_untracked(|d| {
-        chart::render_svg(kind, d, &opts, 640, 240).map(|s| chart::compact_polylines(&s)).unwrap_or_default()
+    let svg = frame.unwrap_or_else(|| {
+        data.with_untracked(|d| {
+            chart::render_svg(kind, d, &opts, FRAME_W, FRAME_H)
+                .map(|s| chart::compact_polylines(&s))
+                .unwrap_or_default()
+        })
     });
     #[cfg(not(feature = "ssr"))]
-    let svg = String::new();
+    let svg = {
+        let _ = frame;
+        String::new()
+    };
     let legend_opts = opts.clone();
     let legend = move || {
         if kind == PanelKind::TimeSeries {
