@@ -200,7 +200,7 @@ test('live: a panel updates over the websocket with auto-refresh off, the moment
     const sent = Date.now();
     await remoteWrite(vigil.base, [{ labels: { __name__: 'live_probe', job: 'e2e' }, samples: [[sent, value]] }]);
     const handle = await page.waitForFunction((v) => {
-      const cells = [...document.querySelectorAll('table.legend td')].map((td) => td.textContent.trim());
+      const cells = [...document.querySelectorAll('.legend-row:not(.legend-head) > span:not(.legend-name)')].map((td) => td.textContent.trim());
       if (!cells.includes(String(v))) return null;
       return Number(document.querySelector('canvas[data-drawn="true"]').getAttribute('data-drawn-at'));
     }, value, { timeout: 10_000, polling: 'raf' });
