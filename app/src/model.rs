@@ -214,11 +214,6 @@ impl DashboardView {
             self.held_back.push((r.id, std::mem::replace(&mut r.data, light)));
         }
     }
-
-    /// A panel's data with its points: the held-back copy where there is one.
-    pub fn data_of(&self, r: &PanelResult) -> crate::chart::PanelData {
-        self.held_back.iter().find(|(id, _)| *id == r.id).map_or_else(|| r.data.clone(), |(_, d)| d.clone())
-    }
 }
 
 /// A series returned by a query: labels and finite samples.
@@ -281,7 +276,7 @@ mod tests {
         let held: Vec<bool> = view.panels.iter().map(|r| r.data.is_held_back()).collect();
         assert_eq!(held, [true, false, true]);
         assert_eq!(view.held_back.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 3]);
-        assert_eq!(view.data_of(&view.panels[0]), data);
+        assert_eq!(view.held_back[0].1, data);
         // What the page carries: no points for the charts, and nothing of `held_back`.
         let wire = serde_json::to_string(&view).unwrap();
         assert_eq!(wire.matches("\"points\":[[1,1.0],[2,2.0]]").count(), 1, "{wire}");

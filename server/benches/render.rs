@@ -27,7 +27,7 @@ fn panel() -> PanelImage {
         kind: PanelKind::TimeSeries,
         title: "CPU seconds by instance".into(),
         error: None,
-        data: PanelData { series, start_ms: 0, end_ms: 999 * step, step_ms: step },
+        data: PanelData { series, start_ms: 0, end_ms: 999 * step, step_ms: step, ..PanelData::default() },
         opts: ChartOptions { unit: "s".into(), fill_opacity: 10.0, ..ChartOptions::default() },
     }
 }
