@@ -1,7 +1,8 @@
 // The dashboard's edit mode in a real browser: on a copy of the built-in Vigil dashboard, a panel
 // is dragged by its header to another place and another is resized by its corner, with real
 // mouse events; the layout snaps to the 24-column grid, pushes what it lands on down, is saved
-// with a message (a new version) and is what the API and the page show after a reload. Panels
+// with a message (a new version) and is what the API and the page show after a reload; the
+// arrow keys move a focused panel and Shift+arrows resize it. Panels
 // show a spinner while their queries run again, and a broken query's error text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -180,6 +181,41 @@ test('leaving edit mode with unsaved changes asks first, and discarding restores
   assert.match(dialogs[0], /unsaved layout changes/);
   assert.deepEqual(await onScreen(page), saved);
   assert.equal((await stored('e2e-layout')).version, 2);
+  await page.close();
+});
+
+test('in edit mode a focused panel moves with the arrow keys and resizes with Shift', async () => {
+  const page = await browser.context.newPage();
+  page.on('dialog', (d) => d.accept());
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/d/e2e-layout/e2e-layout`);
+  await hydrated(page);
+  const saved = await onScreen(page);
+  const header = 'section[data-panel-id="2"] .panel-header';
+  // Outside edit mode the header is not a handle: keys do nothing.
+  assert.equal(await page.getAttribute(header, 'tabindex'), null);
+  await page.click('#dashboard-edit');
+  await page.waitForSelector('#layout-bar');
+  await page.focus(header);
+  const start = saved[2];
+  const dx = start.x > 0 ? -1 : 1;
+  await page.keyboard.press(dx < 0 ? 'ArrowLeft' : 'ArrowRight');
+  await page.waitForFunction(() => document.querySelector('#layout-dirty')?.textContent === 'Unsaved changes');
+  const moved = (await onScreen(page))[2];
+  assert.deepEqual({ x: moved.x, w: moved.w, h: moved.h }, { x: start.x + dx, w: start.w, h: start.h });
+  const height = (await page.locator('section[data-panel-id="2"]').boundingBox()).height;
+  await page.keyboard.press('Shift+ArrowDown');
+  await page.waitForFunction((h) => {
+    const p = document.querySelector('section[data-panel-id="2"]');
+    return p && p.getBoundingClientRect().height > h;
+  }, height);
+  assert.deepEqual((await onScreen(page))[2].h, start.h + 1);
+  // The page did not scroll with the arrow keys: they were taken by the panel.
+  assert.equal(await page.evaluate(() => window.scrollY), 0);
+  await page.click('#layout-done');
+  await page.waitForSelector('#layout-bar', { state: 'detached' });
+  assert.deepEqual(await onScreen(page), saved);
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

@@ -241,6 +241,34 @@ impl LayoutEdit {
         self.drag.set(Some(Drag { id, resize, mouse, start, layout, cell }));
     }
 
+    /// A keyboard step on a panel or row handle in edit mode: arrow keys move it one cell,
+    /// with Shift they resize it; the others make way as for a drag. True if the key was one.
+    fn key(&self, id: i64, ev: &leptos::ev::KeyboardEvent) -> bool {
+        let (dx, dy) = match ev.key().as_str() {
+            "ArrowLeft" => (-1, 0),
+            "ArrowRight" => (1, 0),
+            "ArrowUp" => (0, -1),
+            "ArrowDown" => (0, 1),
+            _ => return false,
+        };
+        if !self.editing_now() {
+            return false;
+        }
+        let Some(layout) = self.working.with_untracked(|w| w.as_ref().map(grid::items)) else { return false };
+        let Some(start) = layout.iter().find(|(i, _)| *i == id).map(|(_, g)| *g) else { return false };
+        let moved = grid::place(&layout, id, grid::dragged(start, dx, dy, ev.shift_key()));
+        if moved != layout {
+            self.working.update(|w| {
+                if let Some(w) = w {
+                    grid::apply(w, &moved);
+                }
+            });
+            self.dirty.set(true);
+            super::editor::set_leave_guard(true);
+        }
+        true
+    }
+
     /// Follows the mouse: the dragged panel snaps to whole cells, the others make way.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn drag_to(&self, x: f64, y: f64) {
@@ -534,7 +562,8 @@ fn DashboardBody(
                 let placed = GridPos { x: 0, y, w: GRID_COLUMNS, h: 1 };
                 let style = move || grid_style(edit.position(id).filter(|_| view_panel.is_none()).unwrap_or(placed));
                 view! {
-                    <div class="dash-row" style=style on:pointerdown=move |ev: leptos::ev::PointerEvent| edit.grab(id, false, &ev)>
+                    <div class="dash-row" style=style on:pointerdown=move |ev: leptos::ev::PointerEvent| edit.grab(id, false, &ev)
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| if edit.key(id, &ev) { ev.prevent_default() }>
                         <button type="button" class="row-title" data-row-id=id.to_string() aria-expanded=(!collapsed).to_string() on:click=toggle>
                             {if collapsed { "▸ " } else { "▾ " }}{panel.title.clone()}
                         </button>
@@ -1172,7 +1201,10 @@ fn PanelBox(
             data-panel-id=id.to_string() data-panel-type=kind.clone()
             data-series=move || data.with(PanelData::series_with_points)
             data-current-series=move || data.with(current_series)>
-            <header class="panel-header" class:drag-handle=editing on:pointerdown=grab(false)>
+            <header class="panel-header" class:drag-handle=editing on:pointerdown=grab(false)
+                tabindex=move || editing().then_some("0")
+                title=move || editing().then_some("Drag to move, or arrow keys; Shift+arrow keys resize")
+                on:keydown=move |ev: leptos::ev::KeyboardEvent| if edit.is_some_and(|e| e.key(id, &ev)) { ev.prevent_default() }>
                 <h2 class="panel-title" title=description>{title}</h2>
                 <Show when=move || !editing()>
                     <a class="panel-link" href=view_link.clone() title="View this panel alone">"View"</a>
