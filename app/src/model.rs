@@ -196,6 +196,11 @@ pub struct DashboardView {
     /// panel id; a panel without one is drawn while the page renders.
     #[serde(skip)]
     pub first_frames: Vec<(i64, String)>,
+    /// With held-back points: the token under which the server keeps them a short while for
+    /// this page's own fetch of them (the answer to that fetch, without running the queries
+    /// again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<u64>,
 }
 
 impl DashboardView {
@@ -212,6 +217,16 @@ impl DashboardView {
             }
             let light = r.data.held_back();
             self.held_back.push((r.id, std::mem::replace(&mut r.data, light)));
+        }
+    }
+
+    /// Puts held-back points back into their panels (the reverse of
+    /// [`DashboardView::hold_back_points`]).
+    pub fn restore_points(&mut self, held: Vec<(i64, crate::chart::PanelData)>) {
+        for (id, data) in held {
+            if let Some(r) = self.panels.iter_mut().find(|r| r.id == id) {
+                r.data = data;
+            }
         }
     }
 }
@@ -277,6 +292,10 @@ mod tests {
         assert_eq!(held, [true, false, true]);
         assert_eq!(view.held_back.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(view.held_back[0].1, data);
+        let mut back = view.clone();
+        let held = std::mem::take(&mut back.held_back);
+        back.restore_points(held);
+        assert!(back.panels.iter().all(|r| r.data == data));
         // What the page carries: no points for the charts, and nothing of `held_back`.
         let wire = serde_json::to_string(&view).unwrap();
         assert_eq!(wire.matches("\"points\":[[1,1.0],[2,2.0]]").count(), 1, "{wire}");

@@ -41,11 +41,13 @@ struct FirstFrames(std::sync::Arc<Vec<(i64, String)>>);
 /// With `hold_back`, charts' points stay on the server side of the answer
 /// ([`DashboardView::hold_back_points`]): the server's first render of a page draws them as SVG
 /// and the browser fetches them once hydrated, so the page does not carry every point twice.
+/// That fetch passes the answer's `resume` token and gets the points the server kept for it.
 #[server]
 pub async fn load_dashboard(
     uid: String,
     search: String,
     hold_back: bool,
+    resume: Option<u64>,
 ) -> Result<DashboardView, ServerFnError> {
     use crate::dashboard::load;
     let backend = crate::model::backend()?;
@@ -57,6 +59,11 @@ pub async fn load_dashboard(
         leptos_axum::extract::<axum::Extension<crate::model::EmbedGrant>>().await.ok().map(|e| e.0);
     if let Some(g) = &grant {
         g.apply(&uid, &mut q).map_err(ServerFnError::new)?;
+    }
+    // Only the same dashboard, address and embed scope take what was kept.
+    let scope = (uid.clone(), q.to_search(), grant.as_ref().and_then(|g| g.panel_id));
+    if let Some(view) = resume.and_then(|token| kept::take(token, &scope)) {
+        return Ok(view);
     }
     let now = crate::time::now_ms();
     let range = load::resolve_range(&dashboard, q.get("from"), q.get("to"), now);
@@ -78,8 +85,99 @@ pub async fn load_dashboard(
             Some((*id, chart::compact_polylines(&svg)))
         });
         view.first_frames = frames.into_iter().flatten().collect();
+        let held = std::mem::take(&mut view.held_back);
+        let mut light = view.clone();
+        light.first_frames = Vec::new();
+        view.resume = Some(kept::keep(scope, light, held));
     }
     Ok(view)
+}
+
+/// Points held back from a page, kept on the server for that page's own fetch right after it
+/// loads, under a random token the page carries: the queries behind its first frames do not
+/// run twice, and the canvases show exactly what the frames did. An entry goes when taken,
+/// after [`kept::KEEP`], or when [`kept::MAX`] newer ones are kept (a page that never asks
+/// costs its memory for seconds, not longer).
+#[cfg(feature = "ssr")]
+mod kept {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use crate::chart::PanelData;
+    use crate::model::DashboardView;
+
+    pub const KEEP: Duration = Duration::from_secs(15);
+    pub const MAX: usize = 4;
+
+    /// Dashboard uid, address (after an embed grant's rules) and the grant's panel.
+    pub type Scope = (String, String, Option<i64>);
+
+    struct Entry {
+        token: u64,
+        at: Instant,
+        scope: Scope,
+        view: DashboardView,
+        held: Vec<(i64, PanelData)>,
+    }
+
+    static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+    pub fn keep(scope: Scope, view: DashboardView, held: Vec<(i64, PanelData)>) -> u64 {
+        // RandomState is seeded from the OS: tokens cannot be guessed from one another.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write(scope.0.as_bytes());
+        h.write(scope.1.as_bytes());
+        let token = h.finish();
+        // A poisoned lock only means nothing is kept: the page's fetch runs the queries.
+        if let Ok(mut entries) = ENTRIES.lock() {
+            entries.retain(|e| e.at.elapsed() < KEEP);
+            if entries.len() >= MAX {
+                entries.remove(0);
+            }
+            entries.push(Entry { token, at: Instant::now(), scope, view, held });
+        }
+        token
+    }
+
+    pub fn take(token: u64, scope: &Scope) -> Option<DashboardView> {
+        let mut entries = ENTRIES.lock().ok()?;
+        let i =
+            entries.iter().position(|e| e.token == token && &e.scope == scope && e.at.elapsed() < KEEP)?;
+        let e = entries.remove(i);
+        let mut view = e.view;
+        view.restore_points(e.held);
+        view.resume = None;
+        Some(view)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::chart::Series;
+        use crate::model::PanelResult;
+
+        #[test]
+        fn kept_points_go_to_their_token_and_scope_once() {
+            let data = PanelData {
+                series: vec![Series { name: "a".into(), points: vec![(1, 1.0), (2, 2.0), (3, 3.0)] }],
+                ..PanelData::default()
+            };
+            let light = DashboardView {
+                panels: vec![PanelResult { id: 7, data: data.held_back(), ..PanelResult::default() }],
+                ..DashboardView::default()
+            };
+            let scope: Scope = ("kept-test".into(), "?from=now-1h".into(), None);
+            let token = keep(scope.clone(), light, vec![(7, data.clone())]);
+            let other: Scope = ("kept-test".into(), "?from=now-2h".into(), None);
+            assert!(take(token, &other).is_none(), "another address");
+            assert!(take(token.wrapping_add(1), &scope).is_none(), "another token");
+            let view = take(token, &scope).expect("kept");
+            assert_eq!(view.panels[0].data, data);
+            assert_eq!(view.resume, None);
+            assert!(take(token, &scope).is_none(), "taken once");
+        }
+    }
 }
 
 /// The dashboard's JSON alone, no query run: enough to lay the panels out, each with its
@@ -365,7 +463,7 @@ pub fn DashboardPage() -> impl IntoView {
         move || (uid(), search()),
         |(uid, search)| {
             let hold_back = cfg!(feature = "ssr") && Query::parse(&search).get("editPanel").is_none();
-            load_dashboard(uid, search, hold_back)
+            load_dashboard(uid, search, hold_back, None)
         },
     );
     let hover = SharedHover(RwSignal::new(None));
@@ -437,7 +535,8 @@ pub fn SoloPage() -> impl IntoView {
     let location = use_location();
     let uid = move || params.read().get("uid").unwrap_or_default();
     let search = move || location.search.get();
-    let view = Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search, false));
+    let view =
+        Resource::new(move || (uid(), search()), |(uid, search)| load_dashboard(uid, search, false, None));
     provide_context(SharedHover(RwSignal::new(None)));
     view! {
         <Suspense fallback=|| view! { <p class="muted loading">"Loading panel…"</p> }>
@@ -493,32 +592,20 @@ fn DashboardBody(
     // Rows the viewer opened or closed on this page (their stored state stays as saved).
     let toggled = RwSignal::new(Vec::<i64>::new());
     // Each panel's data is a signal so the live stream can append to it and the canvas redraws.
-    // Points held back from the page (server side: drawn as SVG; browser side: fetched below).
-    let held_back = std::mem::take(&mut view.held_back);
-    let signals: Vec<(i64, RwSignal<PanelData>)> = view
-        .panels
-        .iter()
-        .map(|r| {
-            let data = held_back
-                .iter()
-                .find(|(id, _)| *id == r.id)
-                .map_or_else(|| r.data.clone(), |(_, d)| d.clone());
-            (r.id, RwSignal::new(data))
-        })
-        .collect();
-    drop(held_back);
+    // Where the points were held back, both sides start from the legend figures (the server has
+    // drawn the first frames already) and the browser fetches the points below.
+    let signals: Vec<(i64, RwSignal<PanelData>)> =
+        view.panels.iter().map(|r| (r.id, RwSignal::new(r.data.clone()))).collect();
     provide_context(FirstFrames(std::sync::Arc::new(std::mem::take(&mut view.first_frames))));
     // The points the page came without, fetched once it is hydrated; the live stream starts
     // from their end (before, it would have nothing to append to).
-    // From the answer, not the signals: the server's signals hold the points, and both sides
-    // must render the same.
     let held = view.panels.iter().any(|r| r.data.is_held_back());
     let points_from = RwSignal::new((!held).then_some(view.to_ms));
     #[cfg(feature = "hydrate")]
     if held {
-        let (uid, search, signals) = (d.uid.clone(), query.to_search(), signals.clone());
+        let (uid, search, signals, resume) = (d.uid.clone(), query.to_search(), signals.clone(), view.resume);
         leptos::task::spawn_local(async move {
-            match load_dashboard(uid, search, false).await {
+            match load_dashboard(uid, search, false, resume).await {
                 Ok(full) => {
                     for r in full.panels {
                         if let Some((_, sig)) = signals.iter().find(|(id, _)| *id == r.id) {
