@@ -354,17 +354,27 @@ impl LayoutEdit {
         }
         let Some(layout) = self.working.with_untracked(|w| w.as_ref().map(grid::items)) else { return false };
         let Some(start) = layout.iter().find(|(i, _)| *i == id).map(|(_, g)| *g) else { return false };
-        let moved = grid::place(&layout, id, grid::dragged(start, dx, dy, ev.shift_key()));
-        if moved != layout {
+        self.set_layout(&grid::place(&layout, id, grid::dragged(start, dx, dy, ev.shift_key())));
+        true
+    }
+
+    /// Puts `layout` into the working copy if it changes anything, marking the edit unsaved.
+    fn set_layout(&self, layout: &[grid::Item]) {
+        let changed = self.working.with_untracked(|w| {
+            w.as_ref().is_some_and(|w| {
+                let now = grid::items(w);
+                !layout.iter().all(|item| now.contains(item))
+            })
+        });
+        if changed {
             self.working.update(|w| {
                 if let Some(w) = w {
-                    grid::apply(w, &moved);
+                    grid::apply(w, layout);
                 }
             });
             self.dirty.set(true);
             super::editor::set_leave_guard(true);
         }
-        true
     }
 
     /// Follows the mouse: the dragged panel snaps to whole cells, the others make way.
@@ -378,21 +388,7 @@ impl LayoutEdit {
         }) else {
             return;
         };
-        let changed = self.working.with_untracked(|w| {
-            w.as_ref().is_some_and(|w| {
-                let now = grid::items(w);
-                !layout.iter().all(|item| now.contains(item))
-            })
-        });
-        if changed {
-            self.working.update(|w| {
-                if let Some(w) = w {
-                    grid::apply(w, &layout);
-                }
-            });
-            self.dirty.set(true);
-            super::editor::set_leave_guard(true);
-        }
+        self.set_layout(&layout);
     }
 }
 
