@@ -188,10 +188,6 @@ pub struct DashboardView {
     pub panels: Vec<PanelResult>,
     pub from_ms: i64,
     pub to_ms: i64,
-    /// Server side only: the points of panels whose data in `panels` is held back
-    /// ([`crate::chart::PanelData::held_back`]), for the server's first frames; never sent.
-    #[serde(skip)]
-    pub held_back: Vec<(i64, crate::chart::PanelData)>,
     /// Server side only: SVG first frames drawn ahead of the page's render (in parallel), by
     /// panel id; a panel without one is drawn while the page renders.
     #[serde(skip)]
@@ -205,19 +201,20 @@ pub struct DashboardView {
 
 impl DashboardView {
     /// Holds back the points of every panel drawn as a chart (the server draws their first
-    /// frames into the page; the browser fetches the points after hydrating), keeping them in
-    /// `held_back` for the server's own rendering. Tables and text panels keep their data.
-    pub fn hold_back_points(&mut self) {
+    /// frames into the page; the browser fetches the points after hydrating) and returns them,
+    /// by panel id. Tables and text panels keep their data.
+    pub fn hold_back_points(&mut self) -> Vec<(i64, crate::chart::PanelData)> {
         use crate::chart::PanelKind;
+        let mut held = Vec::new();
         for r in &mut self.panels {
             let Some(panel) = self.dashboard.panel(r.id) else { continue };
-            let kind = panel.effective_kind();
-            if kind == "table" || PanelKind::from_grafana(kind).is_none() || r.data.series.is_empty() {
+            if PanelKind::from_grafana(panel.effective_kind()).is_none() || r.data.series.is_empty() {
                 continue;
             }
             let light = r.data.held_back();
-            self.held_back.push((r.id, std::mem::replace(&mut r.data, light)));
+            held.push((r.id, std::mem::replace(&mut r.data, light)));
         }
+        held
     }
 
     /// Puts held-back points back into their panels (the reverse of
@@ -287,18 +284,16 @@ mod tests {
         let result = |id| PanelResult { id, data: data.clone(), ..PanelResult::default() };
         let mut view =
             DashboardView { dashboard, panels: vec![result(1), result(2), result(3)], ..Default::default() };
-        view.hold_back_points();
-        let held: Vec<bool> = view.panels.iter().map(|r| r.data.is_held_back()).collect();
-        assert_eq!(held, [true, false, true]);
-        assert_eq!(view.held_back.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 3]);
-        assert_eq!(view.held_back[0].1, data);
+        let held = view.hold_back_points();
+        let light: Vec<bool> = view.panels.iter().map(|r| r.data.is_held_back()).collect();
+        assert_eq!(light, [true, false, true]);
+        assert_eq!(held.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(held[0].1, data);
         let mut back = view.clone();
-        let held = std::mem::take(&mut back.held_back);
         back.restore_points(held);
         assert!(back.panels.iter().all(|r| r.data == data));
-        // What the page carries: no points for the charts, and nothing of `held_back`.
+        // What the page carries: no points for the charts.
         let wire = serde_json::to_string(&view).unwrap();
         assert_eq!(wire.matches("\"points\":[[1,1.0],[2,2.0]]").count(), 1, "{wire}");
-        assert!(!wire.contains("held_back"));
     }
 }

@@ -33,6 +33,12 @@ const FRAME_W: u32 = 640;
 #[cfg(feature = "ssr")]
 const FRAME_H: u32 = 240;
 
+/// A chart's first frame as the page carries it: SVG at the frame size, lines as path data.
+#[cfg(feature = "ssr")]
+fn first_frame(kind: PanelKind, data: &PanelData, opts: &ChartOptions) -> Option<String> {
+    chart::render_svg(kind, data, opts, FRAME_W, FRAME_H).ok().map(|svg| chart::compact_polylines(&svg))
+}
+
 /// First frames the server drew ahead of rendering the page, by panel id.
 #[derive(Clone)]
 struct FirstFrames(std::sync::Arc<Vec<(i64, String)>>);
@@ -74,21 +80,17 @@ pub async fn load_dashboard(
         view.dashboard.panels.retain(|p| p.id == only || p.panels.iter().any(|c| c.id == only));
     }
     if hold_back {
-        view.hold_back_points();
+        let held = view.hold_back_points();
         // The first frames of the held-back charts, drawn on every core now rather than one
         // after another while the page renders.
         let theme = theme_of(&q);
-        let frames = load::map_in_parallel(&view.held_back, |(id, data)| {
+        let frames = load::map_in_parallel(&held, |(id, data)| {
             let panel = view.dashboard.panel(*id)?;
             let kind = PanelKind::from_grafana(panel.effective_kind())?;
-            let svg = chart::render_svg(kind, data, &chart_options(panel, theme), FRAME_W, FRAME_H).ok()?;
-            Some((*id, chart::compact_polylines(&svg)))
+            Some((*id, first_frame(kind, data, &chart_options(panel, theme))?))
         });
+        view.resume = Some(kept::keep(scope, view.clone(), held));
         view.first_frames = frames.into_iter().flatten().collect();
-        let held = std::mem::take(&mut view.held_back);
-        let mut light = view.clone();
-        light.first_frames = Vec::new();
-        view.resume = Some(kept::keep(scope, light, held));
     }
     Ok(view)
 }
@@ -1368,13 +1370,8 @@ fn ChartPanel(
     // The server's first frame; the browser keeps it through hydration and replaces it with
     // the canvas drawing, so the string is only computed on the server.
     #[cfg(feature = "ssr")]
-    let svg = frame.unwrap_or_else(|| {
-        data.with_untracked(|d| {
-            chart::render_svg(kind, d, &opts, FRAME_W, FRAME_H)
-                .map(|s| chart::compact_polylines(&s))
-                .unwrap_or_default()
-        })
-    });
+    let svg =
+        frame.unwrap_or_else(|| data.with_untracked(|d| first_frame(kind, d, &opts)).unwrap_or_default());
     #[cfg(not(feature = "ssr"))]
     let svg = {
         let _ = frame;
