@@ -54,6 +54,12 @@ fn get(url: &str) -> (u16, Value) {
     })
 }
 
+/// Whether `url` answers 200; a server still starting (connection refused) is not ready yet.
+fn ready(url: &str) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async { reqwest::get(url).await.is_ok_and(|r| r.status().as_u16() == 200) })
+}
+
 fn post_form(url: &str, form: &str) -> (u16, Value) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
@@ -94,7 +100,7 @@ fn queries_reach_an_external_prometheus() {
     );
     let prom = "http://127.0.0.1:9190";
     let deadline = Instant::now() + Duration::from_secs(60);
-    while get(&format!("{prom}/-/ready")).0 != 200 {
+    while !ready(&format!("{prom}/-/ready")) {
         assert!(Instant::now() < deadline, "Prometheus did not become ready");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -125,7 +131,7 @@ fn queries_reach_an_external_prometheus() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{base}/-/ready")).0 != 200 {
+    while !ready(&format!("{base}/-/ready")) {
         assert!(Instant::now() < deadline, "vigil did not become ready");
         std::thread::sleep(Duration::from_millis(100));
     }
