@@ -22,14 +22,14 @@ ARGS ?=
 .PHONY: run demo test bench bench-smoke .rust-tools .node-tools .chromium .peers .dnsmasq
 
 run: .rust-tools .node-tools
-	cargo leptos build --release --precompress
+	cargo leptos build --release --split --precompress
 	@echo "Vigil: http://127.0.0.1:9090 (Ctrl-C stops it)"
 	target/release/vigil $(ARGS)
 
 # The demo: three instrumented services with generated traffic, scraped by Vigil, and the
 # "Image gallery" dashboard (make demo ARGS=--open opens it in the browser).
 demo: .rust-tools .node-tools
-	cargo leptos build --release --precompress
+	cargo leptos build --release --split --precompress
 	target/release/vigil demo $(ARGS)
 
 test: .rust-tools .node-tools .chromium .peers .dnsmasq
@@ -39,7 +39,7 @@ test: .rust-tools .node-tools .chromium .peers .dnsmasq
 	cargo test --workspace
 	# = make bench-smoke, with the debug binary cargo test has just built
 	bench/run.sh smoke target/debug/vigil
-	cargo leptos build
+	cargo leptos build --split
 	cd end2end && node --test --test-concurrency=1 tests/
 
 # Vigil side by side with Prometheus and VictoriaMetrics (../shared/peers), about 10 minutes:

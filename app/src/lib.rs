@@ -13,12 +13,13 @@ pub mod model;
 pub mod pages;
 pub mod theme;
 pub mod time;
+pub mod wire;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Outlet, ParentRoute, Route, Router, Routes, A},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 /// Sets the theme before first paint so a dark-theme user never sees a light flash; the
@@ -64,14 +65,14 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/d-solo/:uid/:slug") view=pages::dashboard::SoloPage ssr=SsrMode::Async />
                 <Route path=path!("/d-solo/:uid") view=pages::dashboard::SoloPage ssr=SsrMode::Async />
                 <ParentRoute path=path!("") view=|| view! { <Layout><Outlet /></Layout> }>
-                    <Route path=path!("/") view=pages::dashboards::DashboardsPage />
-                    <Route path=path!("/dashboards") view=pages::dashboards::DashboardsPage />
+                    <Route path=path!("/") view={Lazy::<pages::DashboardsRoute>::new()} />
+                    <Route path=path!("/dashboards") view={Lazy::<pages::DashboardsRoute>::new()} />
                     <Route path=path!("/d/:uid/:slug") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/d/:uid") view=pages::dashboard::DashboardPage ssr=SsrMode::Async />
-                    <Route path=path!("/dashboard/import") view=pages::import::ImportPage />
-                    <Route path=path!("/explore") view=pages::explore::ExplorePage />
-                    <Route path=path!("/targets") view=pages::targets::TargetsPage />
-                    <Route path=path!("/status") view=pages::status::StatusPage />
+                    <Route path=path!("/dashboard/import") view={Lazy::<pages::ImportRoute>::new()} />
+                    <Route path=path!("/explore") view={Lazy::<pages::ExploreRoute>::new()} />
+                    <Route path=path!("/targets") view={Lazy::<pages::TargetsRoute>::new()} />
+                    <Route path=path!("/status") view={Lazy::<pages::StatusRoute>::new()} />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -101,9 +102,15 @@ fn Layout(children: Children) -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
-    // Lets browser tests (and curious users) tell a live page from server HTML alone.
-    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
-        let _ = root.set_attribute("data-hydrated", "true");
-    }
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(body) = document.body() else { return };
+    // Asynchronous: a lazily loaded page (see [`pages`]) hydrates once its part has arrived.
+    // (wasm-bindgen's own spawn: leptos's executor is set up inside hydrate_from_async.)
+    wasm_bindgen_futures::spawn_local(async move {
+        leptos::mount::hydrate_from_async(body, App).await.forget();
+        // Lets browser tests (and curious users) tell a live page from server HTML alone.
+        if let Some(root) = document.document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
 }

@@ -48,7 +48,7 @@ struct FirstFrames(std::sync::Arc<Vec<(i64, String)>>);
 /// ([`DashboardView::hold_back_points`]): the server's first render of a page draws them as SVG
 /// and the browser fetches them once hydrated, so the page does not carry every point twice.
 /// That fetch passes the answer's `resume` token and gets the points the server kept for it.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn load_dashboard(
     uid: String,
     search: String,
@@ -184,7 +184,7 @@ mod kept {
 
 /// The dashboard's JSON alone, no query run: enough to lay the panels out, each with its
 /// spinner, while their data loads on a visit from another page of the app.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn load_layout(uid: String) -> Result<Dashboard, ServerFnError> {
     let backend = crate::model::backend()?;
     backend
@@ -675,11 +675,31 @@ fn DashboardBody(
             None => super::editor::new_panel(&view.dashboard),
         };
         let initial = view.panels.iter().find(|r| r.id == panel.id).cloned().unwrap_or_default();
+        // The editor is drawn in the browser once its part of the WebAssembly has arrived (the
+        // server sends the placeholder): a form is of no use before hydration anyway.
+        let loaded = leptos::lazy_preload!(super::editor::panel_editor);
+        let (dashboard, can_save, query, path) =
+            (view.dashboard.clone(), view.meta.can_save, query.clone(), path.clone());
+        let editor = move || {
+            if loaded.get() {
+                let (dashboard, panel, initial) = (dashboard.clone(), panel.clone(), initial.clone());
+                Suspend::new(super::editor::panel_editor(
+                    dashboard,
+                    panel,
+                    initial,
+                    query.clone(),
+                    path.clone(),
+                    can_save,
+                ))
+                .into_any()
+            } else {
+                view! { <p class="loading" id="editor-loading">"Loading the panel editor…"</p> }.into_any()
+            }
+        };
         return view! {
             <Title text=format!("Edit · {}", view.dashboard.title) />
             <h1 id="dashboard-title">{view.dashboard.title.clone()}</h1>
-            <super::editor::PanelEditor dashboard=view.dashboard.clone() panel initial query=query.clone()
-                path=path.clone() can_save=view.meta.can_save />
+            {editor}
         }
         .into_any();
     }

@@ -9,7 +9,7 @@ use crate::dashboard::url::Query;
 use crate::model::DashboardSummary;
 
 /// The dashboards matching the page's query string (`query`, repeated `tag`).
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn list_dashboards(search: String) -> Result<Vec<DashboardSummary>, ServerFnError> {
     let backend = crate::model::backend()?;
     let q = Query::parse(&search);

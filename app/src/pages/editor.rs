@@ -4,6 +4,7 @@
 //! can be added, duplicated and deleted; saving asks for a message and refuses a stale version
 //! with the conflict explained. Leaving with unsaved changes asks first.
 
+use leptos::lazy;
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -13,7 +14,7 @@ use crate::dashboard::{Dashboard, GridPos, Panel, Target, ThresholdStep, Thresho
 use crate::model::PanelResult;
 
 /// Checks PromQL syntax; `None` when it parses, else `line:column: message` and a caret line.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn check_promql(expr: String) -> Result<Option<String>, ServerFnError> {
     let backend = crate::model::backend()?;
     Ok(backend.check_query(&expr).err().map(|msg| locate_error(&expr, &msg)))
@@ -85,7 +86,7 @@ pub fn locate_error(expr: &str, message: &str) -> String {
 }
 
 /// Runs an edited (unsaved) panel for the dashboard's range and variables.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn preview_panel(
     uid: String,
     search: String,
@@ -105,7 +106,7 @@ pub async fn preview_panel(
 }
 
 /// Saves the whole dashboard JSON with a message; the new version, or why not (e.g. a conflict).
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn save_dashboard(json: String, message: String) -> Result<i64, ServerFnError> {
     let backend = crate::model::backend()?;
     let dashboard =
@@ -234,6 +235,20 @@ pub(crate) fn confirm(question: &str) -> bool {
         let _ = question;
         true
     }
+}
+
+/// [`PanelEditor`] in its own part of the WebAssembly, fetched when an editor is first opened:
+/// most visits to a dashboard never edit a panel, so they do not download the editor.
+#[lazy]
+pub fn panel_editor(
+    dashboard: Dashboard,
+    panel: Panel,
+    initial: PanelResult,
+    query: Query,
+    path: String,
+    can_save: bool,
+) -> AnyView {
+    view! { <PanelEditor dashboard panel initial query path can_save /> }.into_any()
 }
 
 #[component]

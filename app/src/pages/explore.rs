@@ -26,7 +26,7 @@ pub struct ExploreResult {
 }
 
 /// Runs the page's query string: the table or the graph.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn explore(search: String) -> Result<ExploreResult, ServerFnError> {
     let backend = crate::model::backend()?;
     let q = Query::parse(&search);
@@ -80,7 +80,7 @@ pub async fn explore(search: String) -> Result<ExploreResult, ServerFnError> {
 }
 
 /// Metric names for suggestions, or with `metric` non-empty, that metric's label names.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn suggestions(metric: String) -> Result<Vec<String>, ServerFnError> {
     let backend = crate::model::backend()?;
     let now = crate::time::now_ms();

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn import_dashboard(
     json: String,
     overwrite: Option<String>,

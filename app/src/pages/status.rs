@@ -8,7 +8,7 @@ use crate::model::{StatusInfo, StorageStats};
 use crate::time::format_utc;
 
 /// Reads the server's status for the page.
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn load_status() -> Result<(StatusInfo, StorageStats), ServerFnError> {
     let backend = crate::model::backend()?;
     Ok((backend.status(), backend.storage_stats()))

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use crate::model::TargetInfo;
 use crate::time::format_utc;
 
-#[server]
+#[server(output = crate::wire::Json)]
 pub async fn load_targets() -> Result<Vec<TargetInfo>, ServerFnError> {
     Ok(crate::model::backend()?.targets())
 }
