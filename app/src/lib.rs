@@ -104,9 +104,15 @@ pub fn hydrate() {
     console_error_panic_hook::set_once();
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     let Some(body) = document.body() else { return };
-    // Asynchronous: a lazily loaded page (see [`pages`]) hydrates once its part has arrived.
+    // Asynchronous: a lazily loaded page (see [`pages`]) hydrates once its part has arrived, and
+    // the panel editor's part is fetched first when the page opens with it.
     // (wasm-bindgen's own spawn: leptos's executor is set up inside hydrate_from_async.)
+    let opens_editor =
+        document.location().and_then(|l| l.search().ok()).is_some_and(|s| s.contains("editPanel="));
     wasm_bindgen_futures::spawn_local(async move {
+        if opens_editor {
+            pages::editor::load_panel_editor().await;
+        }
         leptos::mount::hydrate_from_async(body, App).await.forget();
         // Lets browser tests (and curious users) tell a live page from server HTML alone.
         if let Some(root) = document.document_element() {

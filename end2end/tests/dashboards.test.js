@@ -239,6 +239,14 @@ test('the panel editor shows syntax errors at their position, saves with a messa
   await page.goto(`${vigil.base}/d/e2e-edit/e2e-edit`);
   await hydrated(page);
   assert.equal(await page.textContent('section[data-panel-id="1"] .panel-title'), 'after');
+  // Opened from the dashboard in the browser, the editor's own part of the wasm loads on the way.
+  await page.evaluate(() => { window.sameDocument = true; });
+  await page.hover('section[data-panel-id="1"] .panel-header');
+  await page.click('section[data-panel-id="1"] a.panel-edit');
+  await page.waitForSelector('#panel-editor textarea.promql');
+  assert.match(page.url(), /editPanel=1/);
+  assert.equal(await page.inputValue('#edit-title'), 'after');
+  assert.equal(await page.evaluate(() => window.sameDocument), true, 'opened without loading a new page');
   // A stale editor's save is refused with the conflict explained.
   const stale = await browser.context.newPage();
   await stale.goto(`${vigil.base}/d/e2e-edit/e2e-edit?editPanel=1`);

@@ -675,27 +675,17 @@ fn DashboardBody(
             None => super::editor::new_panel(&view.dashboard),
         };
         let initial = view.panels.iter().find(|r| r.id == panel.id).cloned().unwrap_or_default();
-        // The editor is drawn in the browser once its part of the WebAssembly has arrived (the
-        // server sends the placeholder): a form is of no use before hydration anyway.
-        let loaded = leptos::lazy_preload!(super::editor::panel_editor);
-        let (dashboard, can_save, query, path) =
-            (view.dashboard.clone(), view.meta.can_save, query.clone(), path.clone());
-        let editor = move || {
-            if loaded.get() {
-                let (dashboard, panel, initial) = (dashboard.clone(), panel.clone(), initial.clone());
-                Suspend::new(super::editor::panel_editor(
-                    dashboard,
-                    panel,
-                    initial,
-                    query.clone(),
-                    path.clone(),
-                    can_save,
-                ))
-                .into_any()
-            } else {
-                view! { <p class="loading" id="editor-loading">"Loading the panel editor…"</p> }.into_any()
-            }
-        };
+        // A page that opens with the editor has its part of the WebAssembly fetched before it
+        // hydrates (crate::hydrate), so this is ready at once there; after a navigation in the
+        // browser it waits inside the page's Suspense.
+        let editor = Suspend::new(super::editor::panel_editor(
+            view.dashboard.clone(),
+            panel,
+            initial,
+            query.clone(),
+            path.clone(),
+            view.meta.can_save,
+        ));
         return view! {
             <Title text=format!("Edit · {}", view.dashboard.title) />
             <h1 id="dashboard-title">{view.dashboard.title.clone()}</h1>

@@ -251,6 +251,14 @@ pub fn panel_editor(
     view! { <PanelEditor dashboard panel initial query path can_save /> }.into_any()
 }
 
+/// Fetches [`panel_editor`]'s part of the WebAssembly, once. Awaited before hydrating a page that
+/// opens with the editor: a lazily loaded view hydrates only if its code is already there.
+#[cfg(feature = "hydrate")]
+pub async fn load_panel_editor() {
+    // The function `#[lazy]` generates for this; `leptos::lazy_preload!` calls it the same way.
+    __preload_panel_editor().await;
+}
+
 #[component]
 pub fn PanelEditor(
     dashboard: Dashboard,
