@@ -723,7 +723,8 @@ fn DashboardBody(
             </div>
         </div>
         <Show when=editing>
-            <LayoutBar edit can_save refetch=refetch_after_save.clone() />
+            {let refetch: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(refetch_after_save.clone());
+             Suspend::new(layout_bar(edit, can_save, refetch))}
         </Show>
         {back.map(|href| view! { <p><a href=href id="back-to-dashboard">"← Back to the dashboard"</a></p> })}
         <VariablesBar variables=view.variables.clone() query=query.clone() path=path.clone() />
@@ -747,6 +748,12 @@ fn DashboardBody(
 /// The edit mode's bar: what to do, whether there are unsaved changes, the save message, Save
 /// (the panel editor's save: the whole dashboard, its version checked and incremented) and
 /// leaving edit mode (asking first when there are unsaved changes).
+/// [`LayoutBar`] in its own part of the WebAssembly: fetched when edit mode is first entered.
+#[leptos::lazy]
+fn layout_bar(edit: LayoutEdit, can_save: bool, refetch: std::sync::Arc<dyn Fn() + Send + Sync>) -> AnyView {
+    view! { <LayoutBar edit can_save refetch=move || refetch() /> }.into_any()
+}
+
 #[component]
 fn LayoutBar(
     edit: LayoutEdit,
@@ -809,6 +816,27 @@ fn LayoutBar(
 /// embedding a panel; and the dashboard's JSON for export.
 #[component]
 fn ShareMenu(view: DashboardView, query: Query, path: String) -> impl IntoView {
+    // The menu's contents (and their code, a part of the WebAssembly of their own) come when it
+    // is first opened; a closed menu shows nothing but its summary.
+    let opened = RwSignal::new(false);
+    view! {
+        <details class="picker" id="share-menu" on:toggle=move |_| opened.set(true)>
+            <summary>"Share"</summary>
+            <Show when=move || opened.get()>
+                {Suspend::new(share_menu_body(view.clone(), query.clone(), path.clone()))}
+            </Show>
+        </details>
+    }
+}
+
+/// [`ShareMenuBody`] in its own part of the WebAssembly.
+#[leptos::lazy]
+fn share_menu_body(view: DashboardView, query: Query, path: String) -> AnyView {
+    view! { <ShareMenuBody view query path /> }.into_any()
+}
+
+#[component]
+fn ShareMenuBody(view: DashboardView, query: Query, path: String) -> impl IntoView {
     let lock = RwSignal::new(false);
     let theme = RwSignal::new(String::new());
     let panel = RwSignal::new(None::<i64>);
@@ -880,8 +908,6 @@ fn ShareMenu(view: DashboardView, query: Query, path: String) -> impl IntoView {
     let link_for_copy = link.clone();
     let embed_for_copy = embed.clone();
     view! {
-        <details class="picker" id="share-menu">
-            <summary>"Share"</summary>
             <div class="picker-menu share-menu">
                 <label><input type="checkbox" id="share-lock" prop:checked=move || lock.get()
                     on:change=move |ev| lock.set(event_target_checked(&ev)) />" Lock time range"</label>
@@ -904,7 +930,6 @@ fn ShareMenu(view: DashboardView, query: Query, path: String) -> impl IntoView {
                 <button type="button" on:click=move |_| copy(embed_for_copy())>"Copy embed code"</button>
                 <a class="button" id="export-json" href=format!("/api/dashboards/uid/{uid}/export") download=format!("{uid}.json")>"Export JSON"</a>
             </div>
-        </details>
     }
     .into_any()
 }
