@@ -948,7 +948,7 @@ fn LiveStream(
     #[cfg(feature = "hydrate")]
     {
         let alive = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        live::connect(uid, search, since, signals, connected, 0, alive.clone());
+        leptos::task::spawn_local(start_live(uid, search, since, signals, connected, alive.clone()));
         on_cleanup(move || alive.store(false, std::sync::atomic::Ordering::Relaxed));
     }
     #[cfg(not(feature = "hydrate"))]
@@ -980,6 +980,21 @@ pub fn merge_points(data: &mut PanelData, pushed: Vec<(String, Vec<(i64, f64)>)>
             s.points.retain(|p| p.0 >= start);
         }
     }
+}
+
+/// Opens the live stream; in its own part of the WebAssembly, which arrives while the page
+/// fetches its points (the stream starts after them).
+#[cfg(feature = "hydrate")]
+#[leptos::lazy]
+fn start_live(
+    uid: String,
+    search: String,
+    since: i64,
+    signals: Vec<(i64, RwSignal<PanelData>)>,
+    connected: RwSignal<bool>,
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    live::connect(uid, search, since, signals, connected, 0, alive);
 }
 
 #[cfg(feature = "hydrate")]
