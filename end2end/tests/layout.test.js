@@ -259,8 +259,13 @@ test('panels show a spinner while their queries run (first visit and reloads), a
   });
   const page = await browser.context.newPage();
   const errors = watchErrors(page);
+  const layoutRequests = [];
+  page.on('request', (r) => { if (r.url().includes('/api/load_layout')) layoutRequests.push(r.url()); });
   await page.goto(`${vigil.base}/d/e2e-states/e2e-states`);
   await hydrated(page);
+  await page.waitForSelector('section[data-panel-id="2"] canvas[data-drawn="true"]');
+  // The server rendered this visit whole: the loading skeleton asks for nothing.
+  assert.deepEqual(layoutRequests, []);
   const err = await page.textContent('section[data-panel-id="1"] .panel-error');
   assert.match(err, /^A: .*(unclosed|parenthes|unexpected)/i, err);
   assert.ok(await page.$eval('section[data-panel-id="1"]', (s) => s.classList.contains('has-error')));
@@ -289,6 +294,7 @@ test('panels show a spinner while their queries run (first visit and reloads), a
   await hydrated(page);
   await page.click('.dashboard-link');
   await page.waitForSelector('#dashboard-skeleton');
+  assert.equal(layoutRequests.length, 1, 'a visit from another page fetches the layout');
   await page.waitForFunction(() => document.querySelectorAll('section.panel .panel-loading').length === 2);
   assert.deepEqual(await page.$$eval('section.panel .panel-title', (ts) => ts.map((t) => t.textContent)), ['broken', 'fine']);
   await page.screenshot({ path: artifactPath('panel-states-first-load.png') });

@@ -199,13 +199,17 @@ pub async fn load_layout(uid: String) -> Result<Dashboard, ServerFnError> {
 #[component]
 fn DashboardSkeleton(uid: String, view_panel: Option<i64>) -> impl IntoView {
     let layout = RwSignal::new(None::<Dashboard>);
+    // Hydrating, the page already holds the whole answer (the server rendered it): the
+    // skeleton is built but never shown, so it asks for nothing.
     #[cfg(feature = "hydrate")]
-    leptos::task::spawn_local(async move {
-        if let Ok(d) = load_layout(uid).await {
-            // The whole answer may have come first and this skeleton be gone.
-            let _ = layout.try_set(Some(d));
-        }
-    });
+    if !Owner::current_shared_context().is_some_and(|sc| sc.during_hydration()) {
+        leptos::task::spawn_local(async move {
+            if let Ok(d) = load_layout(uid).await {
+                // The whole answer may have come first and this skeleton be gone.
+                let _ = layout.try_set(Some(d));
+            }
+        });
+    }
     #[cfg(not(feature = "hydrate"))]
     let _ = uid;
     move || match layout.get() {
