@@ -682,14 +682,14 @@ fn DashboardBody(
         // A page that opens with the editor has its part of the WebAssembly fetched before it
         // hydrates (crate::hydrate), so this is ready at once there; after a navigation in the
         // browser it waits inside the page's Suspense.
-        let editor = Suspend::new(super::editor::panel_editor(
-            view.dashboard.clone(),
+        let editor = Suspend::new(super::editor::panel_editor(super::editor::EditorArgs {
+            dashboard: view.dashboard.clone(),
             panel,
             initial,
-            query.clone(),
-            path.clone(),
-            view.meta.can_save,
-        ));
+            query: query.clone(),
+            path: path.clone(),
+            can_save: view.meta.can_save,
+        }));
         return view! {
             <Title text=format!("Edit · {}", view.dashboard.title) />
             <h1 id="dashboard-title">{view.dashboard.title.clone()}</h1>

@@ -237,18 +237,22 @@ pub(crate) fn confirm(question: &str) -> bool {
     }
 }
 
+/// What the panel editor opens with.
+pub struct EditorArgs {
+    pub dashboard: Dashboard,
+    pub panel: Panel,
+    /// The panel's current answer, for the preview until the queries run again.
+    pub initial: PanelResult,
+    pub query: Query,
+    pub path: String,
+    pub can_save: bool,
+}
+
 /// [`PanelEditor`] in its own part of the WebAssembly, fetched when an editor is first opened:
 /// most visits to a dashboard never edit a panel, so they do not download the editor.
 #[lazy]
-pub fn panel_editor(
-    dashboard: Dashboard,
-    panel: Panel,
-    initial: PanelResult,
-    query: Query,
-    path: String,
-    can_save: bool,
-) -> AnyView {
-    view! { <PanelEditor dashboard panel initial query path can_save /> }.into_any()
+pub fn panel_editor(args: EditorArgs) -> AnyView {
+    view! { <PanelEditor args /> }.into_any()
 }
 
 /// Fetches [`panel_editor`]'s part of the WebAssembly, once. Awaited before hydrating a page that
@@ -260,14 +264,8 @@ pub async fn load_panel_editor() {
 }
 
 #[component]
-pub fn PanelEditor(
-    dashboard: Dashboard,
-    panel: Panel,
-    initial: PanelResult,
-    query: Query,
-    path: String,
-    can_save: bool,
-) -> impl IntoView {
+fn PanelEditor(args: EditorArgs) -> impl IntoView {
+    let EditorArgs { dashboard, panel, initial, query, path, can_save } = args;
     let uid = dashboard.uid.clone();
     let working = RwSignal::new(dashboard);
     let edited = RwSignal::new(panel);
