@@ -249,6 +249,64 @@ test('a row is moved by its title like a panel, and the panels it passes join it
   await page.close();
 });
 
+test('in edit mode a closed row opens, takes a panel moved under it, and closes over it; saved so', async () => {
+  await save({
+    uid: 'e2e-layout-closed', title: 'E2E layout closed row', version: 0,
+    panels: [
+      { id: 1, type: 'text', title: 'outside', gridPos: { x: 0, y: 0, w: 24, h: 4 }, options: { content: 'outside' } },
+      { id: 2, type: 'row', title: 'Closed', collapsed: true, gridPos: { x: 0, y: 4, w: 24, h: 1 },
+        panels: [{ id: 3, type: 'text', title: 'inside', gridPos: { x: 0, y: 5, w: 24, h: 4 }, options: { content: 'inside' } }] },
+    ],
+  });
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${vigil.base}/d/e2e-layout-closed/e2e-layout-closed`);
+  await hydrated(page);
+  await page.click('#dashboard-edit');
+  await page.waitForSelector('#layout-bar');
+  // Open the row: its panel comes out under it, and the change is unsaved.
+  await page.click('button[data-row-id="2"]');
+  await page.waitForSelector('section[data-panel-id="3"]');
+  assert.equal(await page.getAttribute('button[data-row-id="2"]', 'aria-expanded'), 'true');
+  await page.waitForFunction(() => document.querySelector('#layout-dirty')?.textContent === 'Unsaved changes');
+  // One step down puts the top panel under the row's title: it now belongs to the row.
+  await page.focus('section[data-panel-id="1"] .panel-header');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => {
+    const row = document.querySelector('.dash-row').getBoundingClientRect();
+    const panel = document.querySelector('section[data-panel-id="1"]').getBoundingClientRect();
+    return panel.top > row.top;
+  });
+  // Closed again, the row holds both panels.
+  await page.click('button[data-row-id="2"]');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 0);
+  await page.click('#layout-save');
+  await page.waitForFunction(() => document.querySelector('#layout-status')?.textContent === 'Saved as version 2.');
+  const d = await stored('e2e-layout-closed');
+  assert.deepEqual(d.panels.map((p) => p.id), [2]);
+  assert.equal(d.panels[0].collapsed, true);
+  assert.deepEqual(d.panels[0].panels.map((p) => [p.id, p.gridPos.y]), [[1, 1], [3, 5]]);
+  // Out of edit mode, a viewer opens the row and sees both.
+  await page.click('#layout-done');
+  await page.waitForSelector('#layout-bar', { state: 'detached' });
+  await page.click('button[data-row-id="2"]');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 2);
+  // A row opened in edit mode and then discarded is closed again, as stored.
+  await page.reload();
+  await hydrated(page);
+  page.on('dialog', (dialog) => dialog.accept());
+  await page.click('#dashboard-edit');
+  await page.click('button[data-row-id="2"]');
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 2);
+  await page.click('#layout-done');
+  await page.waitForSelector('#layout-bar', { state: 'detached' });
+  await page.waitForFunction(() => document.querySelectorAll('section.panel').length === 0);
+  assert.equal(await page.getAttribute('button[data-row-id="2"]', 'aria-expanded'), 'false');
+  assert.equal((await stored('e2e-layout-closed')).version, 2);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('panels show a spinner while their queries run (first visit and reloads), and a broken query its error', async () => {
   await save({
     uid: 'e2e-states', title: 'E2E states', version: 0,

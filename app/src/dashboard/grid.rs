@@ -6,7 +6,7 @@
 //! Only the top level of `panels` is laid out here: rows are full-width, one-unit-high items
 //! like any other, and a collapsed row's panels travel inside it.
 
-use super::{Dashboard, GridPos, GRID_COLUMNS};
+use super::{Dashboard, GridPos, Panel, GRID_COLUMNS};
 
 /// One grid item: a panel's (or row's) id and where it sits.
 pub type Item = (i64, GridPos);
@@ -115,6 +115,37 @@ pub fn apply(d: &mut Dashboard, layout: &[Item]) {
     d.panels.sort_by_key(|p| (p.grid_pos.y, if p.is_row() { -1 } else { p.grid_pos.x }));
 }
 
+/// Opens or closes row `row_id` of the dashboard itself (the layout editor's toggle, which is
+/// saved, unlike a viewer's): an open row takes the panels below it, up to the next row, into
+/// its `panels` and the grid closes up; a closed row puts its panels back under it, in their
+/// places relative to it, pushing what was below down. Closing and opening again restores the
+/// layout. False if there is no such row.
+pub fn toggle_row(d: &mut Dashboard, row_id: i64) -> bool {
+    let Some(i) = d.panels.iter().position(|p| p.id == row_id && p.is_row()) else { return false };
+    let row_y = d.panels[i].grid_pos.y;
+    if d.panels[i].collapsed.unwrap_or(false) {
+        let mut children = std::mem::take(&mut d.panels[i].panels);
+        let top = children.iter().map(|c| c.grid_pos.y).min().unwrap_or(0);
+        let extent = children.iter().map(|c| c.grid_pos.y + c.grid_pos.h).max().unwrap_or(top) - top;
+        for p in d.panels.iter_mut().filter(|p| p.grid_pos.y > row_y) {
+            p.grid_pos.y += extent;
+        }
+        for c in &mut children {
+            c.grid_pos.y = row_y + 1 + c.grid_pos.y - top;
+        }
+        d.panels[i].collapsed = Some(false);
+        d.panels.splice(i + 1..i + 1, children);
+    } else {
+        let end = d.panels[i + 1..].iter().position(Panel::is_row).map_or(d.panels.len(), |n| i + 1 + n);
+        let children: Vec<Panel> = d.panels.drain(i + 1..end).collect();
+        d.panels[i].panels = children;
+        d.panels[i].collapsed = Some(true);
+    }
+    let layout = compact(&items(d), None);
+    apply(d, &layout);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +224,41 @@ mod tests {
         assert_eq!(d.panels[1].grid_pos, g(0, 1, 12, 8));
         assert_eq!(d.panels[2].grid_pos, g(0, 9, 12, 8));
         assert_eq!(d.panels[1].extra.get("custom").and_then(|v| v.as_str()), Some("kept"));
+    }
+
+    #[test]
+    fn rows_close_over_their_panels_and_open_them_again() {
+        let stored = crate::dashboard::parse_dashboard(
+            r#"{"title":"t","panels":[
+                {"id":1,"gridPos":{"x":0,"y":0,"w":12,"h":4}},
+                {"id":2,"type":"row","gridPos":{"x":0,"y":4,"w":24,"h":1}},
+                {"id":3,"gridPos":{"x":0,"y":5,"w":12,"h":8}},
+                {"id":4,"gridPos":{"x":12,"y":5,"w":12,"h":6}},
+                {"id":5,"type":"row","collapsed":true,"gridPos":{"x":0,"y":13,"w":24,"h":1},
+                 "panels":[{"id":6,"gridPos":{"x":0,"y":30,"w":24,"h":5}}]},
+                {"id":7,"type":"row","gridPos":{"x":0,"y":14,"w":24,"h":1}}]}"#,
+        )
+        .unwrap();
+        let ids = |d: &Dashboard| d.panels.iter().map(|p| p.id).collect::<Vec<_>>();
+        let mut d = stored.clone();
+        // Closing row 2 takes 3 and 4 inside it; the rows below close up under it.
+        assert!(toggle_row(&mut d, 2));
+        assert_eq!(ids(&d), vec![1, 2, 5, 7]);
+        assert_eq!(d.panels[1].collapsed, Some(true));
+        assert_eq!(d.panels[1].panels.iter().map(|p| p.id).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!((d.panels[2].grid_pos.y, d.panels[3].grid_pos.y), (5, 6));
+        // Opening it again gives back the stored layout.
+        assert!(toggle_row(&mut d, 2));
+        assert_eq!(ids(&d), ids(&stored));
+        for (a, b) in d.panels.iter().zip(&stored.panels) {
+            assert_eq!(a.grid_pos, b.grid_pos, "panel {}", a.id);
+        }
+        // Opening row 5 puts panel 6 right under it and pushes row 7 below it.
+        assert!(toggle_row(&mut d, 5));
+        assert_eq!(ids(&d), vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(d.panels[5].grid_pos, g(0, 14, 24, 5));
+        assert_eq!(d.panels[6].grid_pos.y, 19);
+        assert!(d.panels[4].panels.is_empty());
+        assert!(!toggle_row(&mut d, 3), "a panel is no row");
     }
 }

@@ -269,6 +269,12 @@ pub struct LayoutEdit {
     drag: RwSignal<Option<Drag>>,
     message: RwSignal<String>,
     status: RwSignal<Option<Result<String, String>>>,
+    /// Rows opened or closed in the working copy so far (0: the grid is laid out from the
+    /// stored dashboard); the grid is laid out again from the working copy when it changes.
+    rows: RwSignal<u32>,
+    /// The item the last drag moved, so the click that ends dragging a row does not also open
+    /// or close it.
+    moved: RwSignal<Option<i64>>,
 }
 
 /// A move or resize in progress: where the mouse went down, and the layout at that moment
@@ -295,6 +301,8 @@ impl LayoutEdit {
             drag: RwSignal::new(None),
             message: RwSignal::new(String::new()),
             status: RwSignal::new(None),
+            rows: RwSignal::new(0),
+            moved: RwSignal::new(None),
         }
     }
 
@@ -308,12 +316,14 @@ impl LayoutEdit {
     }
 
     fn enter(&self, d: &Dashboard) {
+        self.reset_rows();
         self.working.set(Some(d.clone()));
         self.dirty.set(false);
         self.status.set(None);
     }
 
     fn exit(&self) {
+        self.reset_rows();
         self.working.set(None);
         self.drag.set(None);
         self.dirty.set(false);
@@ -321,11 +331,51 @@ impl LayoutEdit {
         super::editor::set_leave_guard(false);
     }
 
+    /// Back to the stored dashboard's rows; only when needed, since it lays the grid out again.
+    fn reset_rows(&self) {
+        if self.rows.get_untracked() != 0 {
+            self.rows.set(0);
+        }
+    }
+
+    /// Opens or closes a row of the working copy (saved with the layout, unlike a viewer's
+    /// toggle): closing it takes the panels under it inside; unless that click ended a drag.
+    fn toggle_row(&self, id: i64) {
+        if self.moved.get_untracked() == Some(id) {
+            self.moved.set(None);
+            return;
+        }
+        let mut toggled = false;
+        self.working.update(|w| toggled = w.as_mut().is_some_and(|d| grid::toggle_row(d, id)));
+        if toggled {
+            self.dirty.set(true);
+            super::editor::set_leave_guard(true);
+            self.rows.update(|n| *n += 1);
+        }
+    }
+
+    /// Ends a drag, noting whether it moved its item.
+    // Only the browser follows the pointer (see Drag).
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn release(&self) {
+        let Some((id, start)) = self.drag.with_untracked(|d| d.as_ref().map(|d| (d.id, d.start))) else {
+            return;
+        };
+        self.moved.set((self.position_now(id) != Some(start)).then_some(id));
+        self.drag.set(None);
+    }
+
+    /// The same, for event handlers (outside any reactive tracking).
+    fn position_now(&self, id: i64) -> Option<GridPos> {
+        self.working
+            .with_untracked(|w| w.as_ref().and_then(|d| grid::items(d).into_iter().find(|(i, _)| *i == id)))
+            .map(|(_, g)| g)
+    }
+
     /// Where the working copy has a top-level panel or row, while editing.
     fn position(&self, id: i64) -> Option<GridPos> {
-        self.working
-            .with(|w| w.as_ref().and_then(|d| grid::items(d).into_iter().find(|(i, _)| *i == id)))
-            .map(|(_, g)| g)
+        self.working.track();
+        self.position_now(id)
     }
 
     /// A press on a panel's (or row's) handle: starts moving or resizing it, in edit mode, with
@@ -491,11 +541,7 @@ pub fn DashboardPage() -> impl IntoView {
         let moved = window_event_listener(leptos::ev::pointermove, move |ev| {
             edit.drag_to(f64::from(ev.client_x()), f64::from(ev.client_y()))
         });
-        let release = move || {
-            if edit.drag.with_untracked(Option::is_some) {
-                edit.drag.set(None)
-            }
-        };
+        let release = move || edit.release();
         let released = window_event_listener(leptos::ev::pointerup, move |_| release());
         // A touch the browser takes over (to scroll) ends the drag where it stands.
         let cancelled = window_event_listener(leptos::ev::pointercancel, move |_| release());
@@ -641,13 +687,23 @@ fn DashboardBody(
     let panels = move || {
         let path = path_for_grid.clone();
         let query = query_for_grid.clone();
-        layout_of(&layout_view, view_panel, &toggled.get())
+        let viewer_toggled = toggled.get();
+        // Rows opened or closed in edit mode change what is on the grid: then it follows the
+        // working copy.
+        let edited =
+            (edit.rows.get() > 0).then(|| edit.working.with_untracked(Clone::clone)).flatten().map(|d| {
+                DashboardView { dashboard: d, panels: layout_view.panels.clone(), ..Default::default() }
+            });
+        match &edited {
+            Some(v) => layout_of(v, view_panel, &[]),
+            None => layout_of(&layout_view, view_panel, &viewer_toggled),
+        }
         .into_iter()
         .map(|item| match item {
             Placed::Row { panel, y, collapsed } => {
                 let id = panel.id;
-                // Rows stay as stored while the layout is edited: the working copy is the stored one.
-                let toggle = move |_| if !edit.editing_now() { toggled.update(|t| if let Some(i) = t.iter().position(|x| *x == id) { t.remove(i); } else { t.push(id); }) };
+                // In edit mode the row opens or closes in the working copy, and is saved so.
+                let toggle = move |_| if edit.editing_now() { edit.toggle_row(id) } else { toggled.update(|t| if let Some(i) = t.iter().position(|x| *x == id) { t.remove(i); } else { t.push(id); }) };
                 let placed = GridPos { x: 0, y, w: GRID_COLUMNS, h: 1 };
                 let style = move || grid_style(edit.position(id).filter(|_| view_panel.is_none()).unwrap_or(placed));
                 view! {
