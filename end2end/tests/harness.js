@@ -112,3 +112,8 @@ export async function firstScrape(base) {
     await new Promise((ok) => setTimeout(ok, 250));
   }
 }
+
+/** A text panel for the dashboards tests save: its content is its title. */
+export function textPanel(id, title, { x = 0, y = 0, w = 24, h = 4 } = {}) {
+  return { id, type: 'text', title, gridPos: { x, y, w, h }, options: { content: title } };
+}

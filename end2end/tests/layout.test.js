@@ -6,7 +6,7 @@
 // show a spinner while their queries run again, and a broken query's error text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startVigil, launchBrowser, artifactPath, watchErrors, hydrated, firstScrape } from './harness.js';
+import { startVigil, launchBrowser, artifactPath, watchErrors, hydrated, firstScrape, textPanel } from './harness.js';
 
 let vigil;
 let browser;
@@ -253,9 +253,9 @@ test('in edit mode a closed row opens, takes a panel moved under it, and closes 
   await save({
     uid: 'e2e-layout-closed', title: 'E2E layout closed row', version: 0,
     panels: [
-      { id: 1, type: 'text', title: 'outside', gridPos: { x: 0, y: 0, w: 24, h: 4 }, options: { content: 'outside' } },
+      textPanel(1, 'outside'),
       { id: 2, type: 'row', title: 'Closed', collapsed: true, gridPos: { x: 0, y: 4, w: 24, h: 1 },
-        panels: [{ id: 3, type: 'text', title: 'inside', gridPos: { x: 0, y: 5, w: 24, h: 4 }, options: { content: 'inside' } }] },
+        panels: [textPanel(3, 'inside', { y: 5 })] },
     ],
   });
   const page = await browser.context.newPage();
