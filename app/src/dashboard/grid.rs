@@ -115,6 +115,19 @@ pub fn apply(d: &mut Dashboard, layout: &[Item]) {
     d.panels.sort_by_key(|p| (p.grid_pos.y, if p.is_row() { -1 } else { p.grid_pos.x }));
 }
 
+/// Where the panels an open row at index `row` owns end: the index of the next row, or the end.
+pub fn open_row_end(panels: &[Panel], row: usize) -> usize {
+    panels[row + 1..].iter().position(Panel::is_row).map_or(panels.len(), |n| row + 1 + n)
+}
+
+/// The first grid line a row's panels start on and how many lines they cover together
+/// (`(0, 0)` for none): what opening or closing the row moves the rest by.
+pub fn span(panels: &[Panel]) -> (i64, i64) {
+    let top = panels.iter().map(|c| c.grid_pos.y).min().unwrap_or(0);
+    let bottom = panels.iter().map(|c| c.grid_pos.y + c.grid_pos.h).max().unwrap_or(top);
+    (top, bottom - top)
+}
+
 /// Opens or closes row `row_id` of the dashboard itself (the layout editor's toggle, which is
 /// saved, unlike a viewer's): an open row takes the panels below it, up to the next row, into
 /// its `panels` and the grid closes up; a closed row puts its panels back under it, in their
@@ -125,8 +138,7 @@ pub fn toggle_row(d: &mut Dashboard, row_id: i64) -> bool {
     let row_y = d.panels[i].grid_pos.y;
     if d.panels[i].collapsed.unwrap_or(false) {
         let mut children = std::mem::take(&mut d.panels[i].panels);
-        let top = children.iter().map(|c| c.grid_pos.y).min().unwrap_or(0);
-        let extent = children.iter().map(|c| c.grid_pos.y + c.grid_pos.h).max().unwrap_or(top) - top;
+        let (top, extent) = span(&children);
         for p in d.panels.iter_mut().filter(|p| p.grid_pos.y > row_y) {
             p.grid_pos.y += extent;
         }
@@ -136,7 +148,7 @@ pub fn toggle_row(d: &mut Dashboard, row_id: i64) -> bool {
         d.panels[i].collapsed = Some(false);
         d.panels.splice(i + 1..i + 1, children);
     } else {
-        let end = d.panels[i + 1..].iter().position(Panel::is_row).map_or(d.panels.len(), |n| i + 1 + n);
+        let end = open_row_end(&d.panels, i);
         let children: Vec<Panel> = d.panels.drain(i + 1..end).collect();
         d.panels[i].panels = children;
         d.panels[i].collapsed = Some(true);

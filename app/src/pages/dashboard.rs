@@ -216,8 +216,7 @@ fn DashboardSkeleton(uid: String, view_panel: Option<i64>) -> impl IntoView {
         None => view! { <p class="muted loading">"Loading dashboard…"</p> }.into_any(),
         Some(d) => {
             let title = d.title.clone();
-            let view = DashboardView { dashboard: d, ..Default::default() };
-            let items = layout_of(&view, view_panel, &[])
+            let items = layout_of(&d, &[], view_panel, &[])
                 .into_iter()
                 .map(|item| match item {
                     Placed::Row { panel, y, .. } => view! {
@@ -690,13 +689,10 @@ fn DashboardBody(
         let viewer_toggled = toggled.get();
         // Rows opened or closed in edit mode change what is on the grid: then it follows the
         // working copy.
-        let edited =
-            (edit.rows.get() > 0).then(|| edit.working.with_untracked(Clone::clone)).flatten().map(|d| {
-                DashboardView { dashboard: d, panels: layout_view.panels.clone(), ..Default::default() }
-            });
+        let edited = (edit.rows.get() > 0).then(|| edit.working.with_untracked(Clone::clone)).flatten();
         match &edited {
-            Some(v) => layout_of(v, view_panel, &[]),
-            None => layout_of(&layout_view, view_panel, &viewer_toggled),
+            Some(d) => layout_of(d, &layout_view.panels, view_panel, &[]),
+            None => layout_of(&layout_view.dashboard, &layout_view.panels, view_panel, &viewer_toggled),
         }
         .into_iter()
         .map(|item| match item {
@@ -805,15 +801,15 @@ fn DashboardBody(
     .into_any()
 }
 
-/// The edit mode's bar: what to do, whether there are unsaved changes, the save message, Save
-/// (the panel editor's save: the whole dashboard, its version checked and incremented) and
-/// leaving edit mode (asking first when there are unsaved changes).
 /// [`LayoutBar`] in its own part of the WebAssembly: fetched when edit mode is first entered.
 #[leptos::lazy]
 fn layout_bar(edit: LayoutEdit, can_save: bool, refetch: std::sync::Arc<dyn Fn() + Send + Sync>) -> AnyView {
     view! { <LayoutBar edit can_save refetch=move || refetch() /> }.into_any()
 }
 
+/// The edit mode's bar: what to do, whether there are unsaved changes, the save message, Save
+/// (the panel editor's save: the whole dashboard, its version checked and incremented) and
+/// leaving edit mode (asking first when there are unsaved changes).
 #[component]
 fn LayoutBar(
     edit: LayoutEdit,
@@ -1212,11 +1208,15 @@ enum Placed {
 
 /// Grid positions for the page: rows and the panels they show. Collapsed rows hide their
 /// panels; with `viewPanel` only that panel is shown, filling the page.
-fn layout_of(view: &DashboardView, view_panel: Option<i64>, toggled: &[i64]) -> Vec<Placed> {
-    let result_of = |id: i64| view.panels.iter().find(|r| r.id == id).cloned().unwrap_or_default();
+fn layout_of(
+    dashboard: &Dashboard,
+    results: &[PanelResult],
+    view_panel: Option<i64>,
+    toggled: &[i64],
+) -> Vec<Placed> {
+    let result_of = |id: i64| results.iter().find(|r| r.id == id).cloned().unwrap_or_default();
     if let Some(id) = view_panel {
-        return view
-            .dashboard
+        return dashboard
             .panel(id)
             .filter(|p| !p.is_row())
             .map(|p| {
@@ -1243,7 +1243,7 @@ fn layout_of(view: &DashboardView, view_panel: Option<i64>, toggled: &[i64]) -> 
             h: g.h.max(1),
         }
     };
-    let panels = &view.dashboard.panels;
+    let panels = &dashboard.panels;
     // Rows the viewer opened or closed move everything below them up or down by their
     // panels' height, as in Grafana.
     let mut shift = 0i64;
@@ -1259,17 +1259,13 @@ fn layout_of(view: &DashboardView, view_panel: Option<i64>, toggled: &[i64]) -> 
         let collapsed = stored_collapsed != toggled.contains(&p.id);
         let row_y = p.grid_pos.y + shift;
         out.push(Placed::Row { panel: p.clone(), y: row_y, collapsed });
-        let (children, next): (Vec<&Panel>, usize) = if stored_collapsed {
-            (p.panels.iter().collect(), i + 1)
+        let (children, next): (&[Panel], usize) = if stored_collapsed {
+            (&p.panels, i + 1)
         } else {
-            let mut j = i + 1;
-            while j < panels.len() && !panels[j].is_row() {
-                j += 1;
-            }
-            (panels[i + 1..j].iter().collect(), j)
+            let end = grid::open_row_end(panels, i);
+            (&panels[i + 1..end], end)
         };
-        let top = children.iter().map(|c| c.grid_pos.y).min().unwrap_or(0);
-        let extent = children.iter().map(|c| c.grid_pos.y + c.grid_pos.h).max().unwrap_or(top) - top;
+        let (top, extent) = grid::span(children);
         match (stored_collapsed, collapsed) {
             (false, false) => children.iter().for_each(|c| out.push(place(c, c.grid_pos.y + shift))),
             (false, true) => shift -= extent,
