@@ -3,20 +3,19 @@
 //! datasource from Grafana's YAML; the answers through Vigil equal Prometheus's own. Without the
 //! kit or the binary the test fails under CI (`CI=true`) and is skipped, saying so, elsewhere.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::get_json as get;
 use serde_json::Value;
 
 const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/peers");
 
 fn skip_or_fail(what: &str) -> bool {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what}: CI must run the datasource proxy test against Prometheus");
-    }
-    eprintln!("SKIPPED datasource proxy test against Prometheus: {what}");
-    true
+    common::skip_or_fail("datasource proxy test against Prometheus", what)
 }
 
 struct Peers {
@@ -33,31 +32,6 @@ impl Drop for Peers {
             .stderr(Stdio::null())
             .status();
     }
-}
-
-struct Vigil(Child);
-
-impl Drop for Vigil {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(url: &str) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let r = reqwest::get(url).await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    })
-}
-
-/// Whether `url` answers 200; a server still starting (connection refused) is not ready yet.
-fn ready(url: &str) -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async { reqwest::get(url).await.is_ok_and(|r| r.status().as_u16() == 200) })
 }
 
 fn post_form(url: &str, form: &str) -> (u16, Value) {
@@ -100,7 +74,7 @@ fn queries_reach_an_external_prometheus() {
     );
     let prom = "http://127.0.0.1:9190";
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready(&format!("{prom}/-/ready")) {
+    while common::get(&format!("{prom}/-/ready")).0 != 200 {
         assert!(Instant::now() < deadline, "Prometheus did not become ready");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -115,26 +89,11 @@ fn queries_reach_an_external_prometheus() {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let config = dir.path().join("vigil.yml");
-    std::fs::write(&config, "scrape_configs: []\n").unwrap();
-    let _vigil = Vigil(
-        Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("vigil").display()))
-            .arg(format!("--provisioning.dir={}", dir.path().join("provisioning").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let vigil = common::start(
+        "scrape_configs: []\n",
+        &[&format!("--provisioning.dir={}", dir.path().join("provisioning").display())],
     );
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready(&format!("{base}/-/ready")) {
-        assert!(Instant::now() < deadline, "vigil did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let base = vigil.base.clone();
 
     // Both datasources are listed, Grafana's shape; Vigil's own is the default.
     let (_, list) = get(&format!("{base}/api/datasources"));
